@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/* gzip_format.c - the bytes around the deflate data: header, stored blocks, final block and
+ * trailer (RFC 1951 §3.2.4, RFC 1952 §2.3). */
+#include <string.h>
+
+#include "gzip_internal.h"
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+size_t gzip_store(const uint8_t *in, size_t len, uint8_t *out)
+{
+	uint8_t *o = out;
+	do {
+		size_t n = len < 65535 ? len : 65535;
+		/* BFINAL=0, BTYPE=00, then padding to the byte: one zero byte. */
+		o[0] = 0;
+		o[1] = (uint8_t)n;
+		o[2] = (uint8_t)(n >> 8);
+		o[3] = (uint8_t)~n;
+		o[4] = (uint8_t)(~n >> 8);
+		memcpy(o + 5, in, n);
+		o += 5 + n;
+		in += n;
+		len -= n;
+	} while (len);
+	return (size_t)(o - out);
+}
+
+size_t gzip_header(uint8_t *buf, size_t cap, int level, const char *name, uint32_t mtime)
+{
+	size_t nlen = name ? strlen(name) + 1 : 0;
+	if (cap < 10 + nlen)
+		return 0;
+	buf[0] = 0x1f;
+	buf[1] = 0x8b;
+	buf[2] = 8;                     /* CM = deflate */
+	buf[3] = name ? 0x08 : 0;       /* FNAME */
+	put_le32(buf + 4, mtime);
+	buf[8] = level == 1 ? 4 : level == 9 ? 2 : 0; /* XFL: fastest / maximum */
+	buf[9] = 3;                     /* OS = Unix */
+	if (nlen)
+		memcpy(buf + 10, name, nlen);
+	return 10 + nlen;
+}
+
+size_t gzip_trailer(uint8_t *buf, uint32_t crc, uint64_t total)
+{
+	buf[0] = 0x03; /* BFINAL=1, BTYPE=01 (fixed), end-of-block code 0000000 */
+	buf[1] = 0x00;
+	put_le32(buf + 2, crc);
+	put_le32(buf + 6, (uint32_t)total); /* ISIZE is the length mod 2^32 */
+	return GZIP_FINAL_BLOCK_LEN + 8;
+}

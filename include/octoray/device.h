@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * device.h - the provider API: what a device backend (devices/<kind>/) implements and what the
+ * runtime gives it. Embedders use octoray.h only; this header may change between minor versions.
+ *
+ * A device kind is a static ops table. The runtime probes every kind named by the device spec,
+ * opens each device once per runtime, and gives each device one worker thread per job, pinned
+ * to the device's NUMA node (or core). All ops except probe/open/close run on that worker
+ * thread, so a backend needs no locking of its own state.
+ */
+#ifndef OCTORAY_DEVICE_H
+#define OCTORAY_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Longest dictionary (preceding input) a chunk carries: deflate's window. */
+#define ORY_DICT_MAX 32768u
+
+/* One unit of work. The runtime owns the memory; a device may read `in` (and the dict_len bytes
+ * before it) and write out[0..out_cap) between submit and the reap that returns the chunk. */
+struct ory_chunk {
+	uint64_t seq;          /* position in the input, from 0 */
+	const uint8_t *in;     /* input bytes */
+	size_t in_len;         /* 1 .. chunk size */
+	size_t dict_len;       /* bytes before `in` that hold the preceding input (0 = none) */
+	uint8_t *out;          /* output buffer */
+	size_t out_cap;
+	/* Set by the device before reap returns the chunk: */
+	size_t out_len;
+	uint32_t check;        /* the app's check value of the input (gzip: CRC-32) */
+	int status;            /* 0, or a negative errno: this device failed the chunk */
+};
+
+/* A software kernel: how a CPU-class device runs one app. state is per worker thread. */
+struct ory_kernel_ops {
+	/* Allocate per-thread state for the job parameters. Returns 0 or a negative errno. */
+	int (*open)(const void *params, void **state);
+	/* Turn c->in into c->out, set out_len and check. Returns 0 or a negative errno. */
+	int (*run)(void *state, struct ory_chunk *c);
+	void (*close)(void *state);
+};
+
+/* An application as devices see it. */
+struct ory_app {
+	const char *name;                 /* "gzip", "cnv" */
+	const struct ory_kernel_ops *sw;  /* software kernel (cpu device) */
+};
+
+/* One job as a device sees it. Valid from job_begin to job_end. */
+struct ory_job_desc {
+	const struct ory_app *app;
+	const void *params;               /* the app's parameters (e.g. struct gzip_params) */
+	size_t chunk_size;
+};
+
+/* What probe tells the runtime about one device it found. */
+struct ory_device_desc {
+	char name[32];          /* unique name, e.g. "cpu0" (the runtime renumbers duplicates) */
+	char location[64];      /* PCI address or "core N" */
+	int numa_node;          /* -1: unknown */
+	int core;               /* logical index of the physical core to pin to; -1: the NUMA node */
+	unsigned index;         /* kind-local index passed back to open */
+	const char *args;       /* the spec's text after "kind:" (NULL if none); valid during open */
+};
+
+struct ory_topo; /* the host as hwloc saw it; accessors below */
+
+/* Physical cores, and the NUMA node of core i (-1 if unknown). */
+unsigned ory_topo_core_count(const struct ory_topo *t);
+int ory_topo_core_numa(const struct ory_topo *t, unsigned core);
+
+/* PCI functions: count, and the description of function i. */
+struct ory_pci_info {
+	unsigned domain, bus, dev, func;
+	unsigned vendor_id, device_id;
+	int numa_node;
+};
+unsigned ory_topo_pci_count(const struct ory_topo *t);
+int ory_topo_pci(const struct ory_topo *t, unsigned i, struct ory_pci_info *out);
+
+struct ory_device_ops {
+	const char *kind;       /* the spec's name for it: "cpu", "xrt", ... */
+	/* Higher is preferred. "all" takes every kind above 0; cpu is 0 and is the fallback. */
+	int priority;
+	/* Fill up to max descriptions of the devices `args` selects (args: text after "kind:",
+	 * NULL for the default set). Returns the count, -ENODEV when the hardware is absent (not
+	 * an error for "all"), or -EINVAL when args are malformed. Runs on the creating thread. */
+	int (*probe)(const struct ory_topo *t, const char *args, struct ory_device_desc *descs,
+		     unsigned max);
+	/* Open one device. Runs on the creating thread; devices are opened one at a time. */
+	int (*open)(const struct ory_device_desc *desc, void **dev);
+	void (*close)(void *dev);
+	/* Chunks a device runs at once (1 for a CPU worker, 2 for a double-buffered card). */
+	unsigned (*max_inflight)(void *dev);
+	/* Prepare for a job; -ENOTSUP when the device cannot run job->app (it sits this job out). */
+	int (*job_begin)(void *dev, const struct ory_job_desc *job);
+	void (*job_end)(void *dev);
+	/* Start a chunk. Returns 0 (the chunk comes back from reap) or a negative errno (the chunk
+	 * failed and is not reaped). */
+	int (*submit)(void *dev, struct ory_chunk *c);
+	/* Wait for the oldest submitted chunk to finish and return it with status set. Only called
+	 * with at least one chunk submitted. */
+	struct ory_chunk *(*reap)(void *dev);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* OCTORAY_DEVICE_H */

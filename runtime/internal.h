@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/* internal.h - the runtime's private types: runtime, device slot, chunk, job spec. */
+#ifndef ORY_INTERNAL_H
+#define ORY_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include <hwloc.h>
+
+#include "octoray/octoray.h"
+#include "octoray/device.h"
+
+#define ORY_MAX_DEVICES 256
+#define ORY_ERRMSG_LEN 512
+
+#define ORY_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define ORY_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define ORY_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define ory_container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* runtime/topology.c */
+struct ory_topo {
+	hwloc_topology_t topo;
+	unsigned ncores;
+	hwloc_obj_t *cores;     /* physical cores in logical order */
+	unsigned npci;
+	struct ory_pci_info *pci;
+};
+int ory_topo_load(struct ory_topo *t);
+void ory_topo_free(struct ory_topo *t);
+/* CPUs a worker of `desc` is bound to (core, else NUMA node, else all); caller frees. */
+hwloc_bitmap_t ory_topo_device_cpuset(const struct ory_topo *t, const struct ory_device_desc *d);
+/* NUMA nodes near `cpuset`; caller frees. */
+hwloc_bitmap_t ory_topo_nodeset(const struct ory_topo *t, hwloc_const_bitmap_t cpuset);
+size_t ory_topo_describe(const struct ory_topo *t, char *buf, size_t len);
+
+/* One opened device. Counters are written by its worker during a job and read after it. */
+struct ory_device {
+	const struct ory_device_ops *ops;
+	void *dev;
+	struct ory_device_desc desc;
+	char kind[16];
+	hwloc_bitmap_t cpuset;
+	unsigned inflight_max;
+	/* counters of the current/last job */
+	uint64_t chunks, bytes_in, failures;
+	uint64_t busy_ns;
+};
+
+struct ory_runtime {
+	struct ory_topo topo;
+	struct ory_runtime_opts opts;
+	unsigned ndevices;
+	struct ory_device *devices;
+	hwloc_bitmap_t nodeset;        /* NUMA nodes of all devices: where the pool lives */
+	atomic_flag busy;              /* one job at a time */
+	char *spec_copy;               /* parsed device spec; devices' args point into it */
+	char errmsg[ORY_ERRMSG_LEN];
+	enum ory_error_origin origin;
+};
+
+/* Record the job's error message (printf-style) and return rc, for `return ory_fail(...)`.
+ * ory_fail_at also records which side failed. */
+int ory_fail(struct ory_runtime *rt, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int ory_fail_at(struct ory_runtime *rt, enum ory_error_origin origin, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void ory_log(const struct ory_runtime *rt, enum ory_log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* runtime/devices.c: the device kinds this build knows, in priority order. */
+extern const struct ory_device_ops *const ory_device_kinds[];
+const struct ory_device_ops *ory_device_kind(const char *name, size_t len);
+
+/* A chunk as the runtime keeps it: the public part devices see, plus its place in the pool and
+ * in the reader. */
+struct ory_chunk_slot {
+	struct ory_chunk c;
+	unsigned index;         /* position in the pool (and io_uring buffer index) */
+	uint8_t *in_area;       /* ORY_DICT_MAX bytes of dictionary room, then chunk_size */
+	unsigned tries;
+	int device;             /* device that completed it, -1 none */
+	/* reader state */
+	uint64_t file_off;
+	size_t fill;
+	bool reading;
+};
+
+/* Where a job's input comes from. */
+struct ory_source {
+	int fd;                 /* -1: memory */
+	const uint8_t *mem;
+	size_t mem_len;
+};
+
+/* Where a job's output goes. */
+struct ory_sink {
+	int fd;                 /* -1: memory */
+	uint8_t *mem;
+	size_t mem_cap;
+	size_t mem_len;
+};
+
+/* What an app asks of the engine for one job. */
+struct ory_job_spec {
+	const struct ory_app *app;
+	const void *params;
+	size_t dict_size;       /* 0, or bytes of preceding input primed before each chunk */
+	size_t out_bound;       /* output capacity each chunk needs */
+	/* Framing, all on the calling thread: header before the first chunk, a hook after each
+	 * committed chunk (in order), trailer after the last one. */
+	const uint8_t *header;
+	size_t header_len;
+	void (*committed)(void *arg, const struct ory_chunk *c);
+	size_t (*trailer)(void *arg, uint8_t *buf, size_t cap);
+	void *frame_arg;
+	ory_progress_fn progress;
+	void *progress_arg;
+};
+
+/* runtime/engine.c: run one job. Returns 0 or a negative errno with rt->errmsg set. */
+int ory_engine_run(struct ory_runtime *rt, const struct ory_job_spec *spec,
+		   const struct ory_source *src, struct ory_sink *sink, struct ory_job_stats *stats);
+
+/* runtime/sink.c */
+int ory_sink_write(struct ory_runtime *rt, struct ory_sink *s, const void *buf, size_t len);
+
+/* Claim/release the runtime for one job: -EBUSY if a job is running. */
+int ory_job_enter(struct ory_runtime *rt);
+void ory_job_leave(struct ory_runtime *rt);
+
+#endif /* ORY_INTERNAL_H */

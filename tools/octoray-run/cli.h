@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* cli.h - what the files of octoray-run share. */
+#ifndef ORY_CLI_H
+#define ORY_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "octoray/octoray.h"
+
+/* gzip's exit codes. */
+enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_WARN = 2 };
+
+extern const char *prog;
+
+/* "octoray-run: " + message + newline on stderr. */
+void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+int cmd_gzip(int argc, char **argv);
+
+/* outfile.c: an output file written under a temporary name in its directory, then synced and
+ * renamed into place, so a reader never sees a partial file under the real name. A signal
+ * (SIGINT, SIGTERM, SIGHUP) while one is open removes the temporary file. */
+struct outfile {
+	char path[4096];
+	char tmp[4096];
+	int fd;
+};
+/* -EEXIST when path exists and !force; else 0 or a negative errno. */
+int outfile_open(struct outfile *o, const char *path, bool force);
+/* Give the file src's mode, owner and times, sync it, rename it into place and sync the
+ * directory. 0 or a negative errno (the temporary file is removed then). */
+int outfile_commit(struct outfile *o, const struct stat *src, bool force);
+void outfile_abort(struct outfile *o);
+void outfile_install_signal_handlers(void);
+
+/* progress.c: a one-line meter on stderr (a tty), at most 4 updates a second. */
+struct progress {
+	bool enabled;       /* caller's choice: --progress, or a tty and not -q */
+	bool forced;        /* show from the start rather than after a second */
+	uint64_t total;     /* input bytes if known, else 0 */
+	uint64_t t0_ns, last_ns;
+	bool shown;
+};
+void progress_start(struct progress *p, uint64_t total);
+void progress_update(void *p, uint64_t bytes_in, uint64_t bytes_out);
+void progress_end(struct progress *p);
+uint64_t mono_ns(void);
+
+#endif /* ORY_CLI_H */

@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/* gzip_cmd.c - `octoray-run gzip`: gzip/pigz's command line and habits on top of liboctoray.
+ * Exit status as gzip's: 0 ok, 1 if any file failed, else 2 if any warning. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+struct gz_cli {
+	const char *devices;
+	int level;
+	size_t chunk_kib;
+	bool to_stdout, decompress, test, force, keep, verbose, quiet, progress, independent;
+	bool no_name;
+	const char *output;
+	const char *suffix;
+	struct ory_runtime *rt;
+	int status;
+};
+
+static void note(struct gz_cli *c, int severity)
+{
+	if (severity == EXIT_ERR)
+		c->status = EXIT_ERR;
+	else if (severity == EXIT_WARN && c->status == EXIT_OK)
+		c->status = EXIT_WARN;
+}
+
+static void warn(struct gz_cli *c, const char *fmt, const char *a)
+	__attribute__((format(printf, 2, 0)));
+static void warn(struct gz_cli *c, const char *fmt, const char *a)
+{
+	if (!c->quiet) {
+		fprintf(stderr, "%s: ", prog);
+		fprintf(stderr, fmt, a);
+		fputc('\n', stderr);
+	}
+	note(c, EXIT_WARN);
+}
+
+static void gzip_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: %s gzip [OPTIONS] [FILE...]\n"
+		"Compress FILEs to FILE.gz (removing FILE once FILE.gz is complete and synced),\n"
+		"or standard input to standard output when no FILE (or '-') is given.\n"
+		"\n"
+		"  -c, --stdout         write to standard output, keep input files\n"
+		"  -d, --decompress     decompress\n"
+		"  -t, --test           test compressed files\n"
+		"  -f, --force          overwrite outputs; compress links, .gz files, to a tty\n"
+		"  -k, --keep           keep input files\n"
+		"  -o, --output FILE    write to FILE (one input only; the input is kept)\n"
+		"  -1 .. -9             level: 1-3 ISA-L, 4-9 libdeflate (default 6)\n"
+		"      --fast, --best   -1, -9\n"
+		"  -b, --blocksize KiB  chunk size (default 1024, 32 .. 65536)\n"
+		"  -i, --independent    do not prime chunks with the previous 32 KiB\n"
+		"  -n, --no-name        do not store the file name and time\n"
+		"  -S, --suffix SUF     suffix instead of .gz\n"
+		"      --devices SPEC   all (default) | cpu | cpu:N\n"
+		"  -p, --processes N    same as --devices cpu:N\n"
+		"  -v, --verbose        per-file ratio, devices used, MB/s\n"
+		"      --progress       progress meter on stderr even for short runs\n"
+		"  -q, --quiet          no warnings\n"
+		"  -h, --help\n",
+		prog);
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n > m && !strcmp(s + n - m, suf);
+}
+
+/* Input name -> decompressed output name, or false for an unknown suffix. */
+static bool strip_suffix(const struct gz_cli *c, const char *in, char *out, size_t len)
+{
+	size_t n = strlen(in);
+	if (has_suffix(in, c->suffix)) {
+		snprintf(out, len, "%.*s", (int)(n - strlen(c->suffix)), in);
+		return true;
+	}
+	if (!strcmp(c->suffix, ".gz") && has_suffix(in, ".tgz")) {
+		snprintf(out, len, "%.*s.tar", (int)(n - 4), in);
+		return true;
+	}
+	return false;
+}
+
+static void log_line(void *arg, enum ory_log_level level, const char *line)
+{
+	(void)arg;
+	(void)level;
+	fprintf(stderr, "%s: %s\n", prog, line);
+}
+
+static int open_runtime(struct gz_cli *c)
+{
+	struct ory_runtime_opts o;
+	ory_runtime_opts_init(&o);
+	o.devices = c->devices;
+	o.chunk_size = c->chunk_kib * 1024;
+	o.log = log_line;
+	o.log_level = c->verbose ? ORY_LOG_INFO : ORY_LOG_WARN;
+	if (c->quiet)
+		o.log = NULL;
+	char err[256];
+	int rc = ory_runtime_create(&o, &c->rt, err, sizeof(err));
+	if (rc < 0) {
+		msg("--devices %s: %s", c->devices, err[0] ? err : ory_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* One line about the failed job, naming the side that failed. */
+static void job_error(struct gz_cli *c, const char *in_name, const char *out_name, int rc)
+{
+	const char *why = ory_runtime_errmsg(c->rt);
+	if (!why[0])
+		why = ory_strerror(rc);
+	const char *who = ory_runtime_error_origin(c->rt) == ORY_ORIGIN_OUTPUT ? out_name : in_name;
+	msg("%s: %s", who, why);
+	note(c, EXIT_ERR);
+}
+
+static void report(struct gz_cli *c, const char *name, const struct ory_job_stats *st)
+{
+	double ratio = st->bytes_in ? (double)st->bytes_out / (double)st->bytes_in : 0;
+	fprintf(stderr, "%s: %.1f MB/s, ratio %.4f (%llu -> %llu bytes), %.3f s, %u device%s:",
+		name, st->seconds > 0 ? (double)st->bytes_in / st->seconds / 1e6 : 0, ratio,
+		(unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out, st->seconds,
+		ory_runtime_device_count(c->rt), ory_runtime_device_count(c->rt) == 1 ? "" : "s");
+	for (unsigned i = 0; i < ory_runtime_device_count(c->rt); i++) {
+		struct ory_device_info d = { .struct_size = sizeof(d) };
+		ory_runtime_device_info(c->rt, i, &d);
+		fprintf(stderr, " %s=%llu", d.name, (unsigned long long)d.chunks);
+	}
+	fprintf(stderr, " chunks\n");
+}
+
+/* Run the job for one input: in_fd -> out_fd (-1 for a test). Returns the library's code. */
+static int run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name,
+		   const struct stat *st, struct ory_job_stats *stats, bool *garbage)
+{
+	struct progress prog_meter = {
+		.enabled = c->progress || (!c->quiet && isatty(STDERR_FILENO)),
+		.forced = c->progress,
+	};
+	progress_start(&prog_meter, st && S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0);
+	int rc;
+	*garbage = false;
+	stats->struct_size = sizeof(*stats);
+	if (c->decompress || c->test) {
+		struct ory_gunzip_opts o;
+		ory_gunzip_opts_init(&o);
+		o.progress = progress_update;
+		o.progress_arg = &prog_meter;
+		struct ory_gunzip_result res = { .struct_size = sizeof(res) };
+		rc = ory_gunzip_fd(c->rt, in_fd, out_fd, &o, &res);
+		*garbage = res.trailing_garbage;
+		stats->bytes_in = res.bytes_in;
+		stats->bytes_out = res.bytes_out;
+	} else {
+		struct ory_gzip_opts o;
+		ory_gzip_opts_init(&o);
+		o.level = c->level;
+		o.independent = c->independent;
+		char base[4096];
+		if (name && !c->no_name) {
+			snprintf(base, sizeof(base), "%s", name);
+			o.name = basename(base);
+			o.mtime = (uint32_t)st->st_mtim.tv_sec;
+		}
+		o.progress = progress_update;
+		o.progress_arg = &prog_meter;
+		rc = ory_gzip_fd(c->rt, in_fd, out_fd, &o, stats);
+	}
+	progress_end(&prog_meter);
+	return rc;
+}
+
+static void do_stdin(struct gz_cli *c)
+{
+	bool reading = c->decompress || c->test;
+	if (reading && !c->force && isatty(STDIN_FILENO)) {
+		msg("compressed data not read from a terminal. Use -f to force decompression.");
+		note(c, EXIT_ERR);
+		return;
+	}
+	struct outfile of;
+	int out_fd = c->test ? -1 : STDOUT_FILENO;
+	const char *out_name = "stdout";
+	if (c->output && !c->test) {
+		int rc = outfile_open(&of, c->output, c->force);
+		if (rc < 0) {
+			msg(rc == -EEXIST ? "%s already exists; not overwritten" : "%s: %s",
+			    c->output, ory_strerror(rc));
+			note(c, rc == -EEXIST ? EXIT_WARN : EXIT_ERR);
+			return;
+		}
+		out_fd = of.fd;
+		out_name = c->output;
+	} else if (!reading && !c->force && isatty(STDOUT_FILENO)) {
+		msg("compressed data not written to a terminal. Use -f to force compression.");
+		note(c, EXIT_ERR);
+		return;
+	}
+	struct ory_job_stats st = { .struct_size = sizeof(st) };
+	struct stat in_st;
+	bool garbage;
+	if (fstat(STDIN_FILENO, &in_st) < 0)
+		memset(&in_st, 0, sizeof(in_st));
+	int rc = run_job(c, STDIN_FILENO, out_fd, NULL, &in_st, &st, &garbage);
+	if (rc == 0 && c->output && !c->test) {
+		rc = outfile_commit(&of, NULL, c->force);
+		if (rc < 0) {
+			msg("%s: %s", c->output, ory_strerror(rc));
+			note(c, EXIT_ERR);
+			return;
+		}
+	} else if (c->output && !c->test) {
+		outfile_abort(&of);
+	}
+	if (rc < 0)
+		return job_error(c, "stdin", out_name, rc);
+	if (garbage)
+		warn(c, "%s: decompression OK, trailing garbage ignored", "stdin");
+	if (c->verbose && !reading)
+		report(c, "stdin", &st);
+}
+
+static void do_file(struct gz_cli *c, const char *path)
+{
+	bool reading = c->decompress || c->test;
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		msg("%s: %s", path, strerror(errno));
+		return note(c, EXIT_ERR);
+	}
+	if (S_ISDIR(st.st_mode))
+		return warn(c, "%s is a directory -- ignored", path);
+	if (S_ISLNK(st.st_mode) && !c->force && !c->to_stdout && !c->test)
+		return warn(c, "%s is not a directory or a regular file - ignored", path);
+	if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) && !c->to_stdout && !c->test &&
+	    !c->force)
+		return warn(c, "%s is not a directory or a regular file - ignored", path);
+
+	char out_path[4096];
+	const char *out_name = "stdout";
+	bool to_file = !c->to_stdout && !c->test;
+	if (to_file) {
+		if (c->output) {
+			snprintf(out_path, sizeof(out_path), "%s", c->output);
+		} else if (reading) {
+			if (!strip_suffix(c, path, out_path, sizeof(out_path)))
+				return warn(c, "%s: unknown suffix -- ignored", path);
+		} else {
+			if (has_suffix(path, c->suffix) && !c->force) {
+				if (!c->quiet)
+					msg("%s already has %s suffix -- unchanged", path, c->suffix);
+				return note(c, EXIT_WARN);
+			}
+			if (snprintf(out_path, sizeof(out_path), "%s%s", path, c->suffix) >=
+			    (int)sizeof(out_path)) {
+				msg("%s: file name too long", path);
+				return note(c, EXIT_ERR);
+			}
+		}
+		out_name = out_path;
+	} else if (!reading && !c->force && isatty(STDOUT_FILENO)) {
+		msg("compressed data not written to a terminal. Use -f to force compression.");
+		return note(c, EXIT_ERR);
+	}
+
+	int in_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (in_fd < 0) {
+		msg("%s: %s", path, strerror(errno));
+		return note(c, EXIT_ERR);
+	}
+	if (fstat(in_fd, &st) < 0) { /* a followed link: the target's attributes */
+		msg("%s: %s", path, strerror(errno));
+		close(in_fd);
+		return note(c, EXIT_ERR);
+	}
+
+	struct outfile of;
+	int out_fd = c->test ? -1 : STDOUT_FILENO;
+	if (to_file) {
+		int rc = outfile_open(&of, out_path, c->force);
+		if (rc < 0) {
+			close(in_fd);
+			if (rc == -EEXIST) {
+				msg("%s already exists; not overwritten", out_path);
+				return note(c, EXIT_WARN);
+			}
+			msg("%s: %s", out_path, ory_strerror(rc));
+			return note(c, EXIT_ERR);
+		}
+		out_fd = of.fd;
+	}
+
+	struct ory_job_stats js = { .struct_size = sizeof(js) };
+	bool garbage;
+	int rc = run_job(c, in_fd, out_fd, path, &st, &js, &garbage);
+	close(in_fd);
+	if (rc < 0) {
+		if (to_file)
+			outfile_abort(&of);
+		return job_error(c, path, out_name, rc);
+	}
+	if (to_file) {
+		rc = outfile_commit(&of, &st, c->force);
+		if (rc < 0) {
+			msg("%s: %s", out_path, ory_strerror(rc));
+			return note(c, EXIT_ERR);
+		}
+		/* Only now, with the output complete, synced and in place, may the input go. */
+		if (!c->keep && !c->output && unlink(path) < 0) {
+			msg("%s: cannot remove: %s", path, strerror(errno));
+			note(c, EXIT_WARN);
+		}
+	}
+	if (garbage)
+		warn(c, "%s: decompression OK, trailing garbage ignored", path);
+	if (c->verbose) {
+		if (c->test) {
+			fprintf(stderr, "%s:\t OK\n", path);
+		} else {
+			uint64_t plain = reading ? js.bytes_out : js.bytes_in;
+			uint64_t packed = reading ? js.bytes_in : js.bytes_out;
+			double saved = plain ? 100.0 * (1.0 - (double)packed / (double)plain) : 0;
+			fprintf(stderr, "%s:\t%5.1f%%", path, saved);
+			if (to_file)
+				fprintf(stderr, " -- %s %s", c->keep || c->output ? "created" : "replaced with",
+					out_path);
+			fputc('\n', stderr);
+			if (!reading)
+				report(c, path, &js);
+		}
+	}
+}
+
+int cmd_gzip(int argc, char **argv)
+{
+	struct gz_cli c = {
+		.devices = "all", .level = 6, .chunk_kib = 1024, .suffix = ".gz",
+	};
+	enum { OPT_FAST = 256, OPT_BEST, OPT_DEVICES, OPT_PROGRESS };
+	static const struct option longs[] = {
+		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
+		{ "decompress", no_argument, NULL, 'd' },  { "uncompress", no_argument, NULL, 'd' },
+		{ "test", no_argument, NULL, 't' },        { "force", no_argument, NULL, 'f' },
+		{ "keep", no_argument, NULL, 'k' },        { "output", required_argument, NULL, 'o' },
+		{ "fast", no_argument, NULL, OPT_FAST },   { "best", no_argument, NULL, OPT_BEST },
+		{ "blocksize", required_argument, NULL, 'b' },
+		{ "independent", no_argument, NULL, 'i' }, { "no-name", no_argument, NULL, 'n' },
+		{ "suffix", required_argument, NULL, 'S' },
+		{ "devices", required_argument, NULL, OPT_DEVICES },
+		{ "processes", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },     { "quiet", no_argument, NULL, 'q' },
+		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
+	};
+	static char cpu_spec[32];
+	int ch;
+	optind = 1;
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "cdtfko:123456789b:inS:p:vqh", longs, NULL)) != -1) {
+		char *end;
+		switch (ch) {
+		case 'c': c.to_stdout = true; break;
+		case 'd': c.decompress = true; break;
+		case 't': c.test = true; break;
+		case 'f': c.force = true; break;
+		case 'k': c.keep = true; break;
+		case 'o': c.output = optarg; break;
+		case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8':
+		case '9': c.level = ch - '0'; break;
+		case OPT_FAST: c.level = 1; break;
+		case OPT_BEST: c.level = 9; break;
+		case 'b':
+			errno = 0;
+			c.chunk_kib = strtoul(optarg, &end, 10);
+			if (errno || *end || c.chunk_kib < 32 || c.chunk_kib > 65536) {
+				msg("invalid block size '%s' (KiB, 32 .. 65536)", optarg);
+				return EXIT_ERR;
+			}
+			break;
+		case 'i': c.independent = true; break;
+		case 'n': c.no_name = true; break;
+		case 'S':
+			if (!optarg[0] || strchr(optarg, '/')) {
+				msg("invalid suffix '%s'", optarg);
+				return EXIT_ERR;
+			}
+			c.suffix = optarg;
+			break;
+		case OPT_DEVICES: c.devices = optarg; break;
+		case 'p':
+			snprintf(cpu_spec, sizeof(cpu_spec), "cpu:%s", optarg);
+			c.devices = cpu_spec;
+			break;
+		case 'v': c.verbose = true; c.quiet = false; break;
+		case 'q': c.quiet = true; c.verbose = false; break;
+		case OPT_PROGRESS: c.progress = true; break;
+		case 'h': gzip_usage(stdout); return EXIT_OK;
+		default:
+			if (optopt && optopt < 256)
+				msg("gzip: invalid option -- '%c' (see %s gzip --help)", optopt, prog);
+			else
+				msg("gzip: invalid option '%s' (see %s gzip --help)", argv[optind - 1],
+				    prog);
+			return EXIT_ERR;
+		}
+	}
+	int nfiles = argc - optind;
+	if (c.output && (nfiles > 1 || c.to_stdout || c.test)) {
+		msg("-o takes exactly one input and excludes -c and -t");
+		return EXIT_ERR;
+	}
+	if (c.test)
+		c.decompress = true;
+	if (open_runtime(&c) < 0)
+		return EXIT_ERR;
+	outfile_install_signal_handlers();
+
+	if (nfiles == 0)
+		do_stdin(&c);
+	for (int i = optind; i < argc; i++) {
+		if (!strcmp(argv[i], "-"))
+			do_stdin(&c);
+		else
+			do_file(&c, argv[i]);
+	}
+	ory_runtime_destroy(c.rt);
+	return c.status;
+}

@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c - octoray-run: the command line of the Octoray engine. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+const char *prog = "octoray-run";
+
+void msg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: %s COMMAND [OPTIONS] [FILE...]\n"
+		   "\n"
+		   "commands:\n"
+		   "  gzip      compress FILEs (or decompress with -d, test with -t) like gzip/pigz,\n"
+		   "            spreading the work over every device: gzip --help for options\n"
+		   "  devices   show the host topology and the devices --devices SPEC selects\n"
+		   "  version   print the version\n",
+		prog);
+}
+
+static int cmd_devices(int argc, char **argv)
+{
+	const char *spec = "all";
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--devices") && i + 1 < argc)
+			spec = argv[++i];
+		else if (!strncmp(argv[i], "--devices=", 10))
+			spec = argv[i] + 10;
+		else {
+			msg("devices: unknown argument '%s' (usage: devices [--devices SPEC])",
+			    argv[i]);
+			return EXIT_ERR;
+		}
+	}
+	struct ory_runtime_opts o;
+	ory_runtime_opts_init(&o);
+	o.devices = spec;
+	struct ory_runtime *rt;
+	char err[256];
+	int rc = ory_runtime_create(&o, &rt, err, sizeof(err));
+	if (rc < 0) {
+		msg("--devices %s: %s", spec, err[0] ? err : ory_strerror(rc));
+		return EXIT_ERR;
+	}
+	size_t need = ory_runtime_describe(rt, NULL, 0);
+	char *text = malloc(need + 1);
+	if (text) {
+		ory_runtime_describe(rt, text, need + 1);
+		fputs(text, stdout);
+		free(text);
+	}
+	printf("devices (%s):\n", spec);
+	for (unsigned i = 0; i < ory_runtime_device_count(rt); i++) {
+		struct ory_device_info d = { .struct_size = sizeof(d) };
+		ory_runtime_device_info(rt, i, &d);
+		printf("  %-8s %-5s %-14s numa %-2d cpus %s\n", d.name, d.kind, d.location,
+		       d.numa_node, d.cpuset);
+	}
+	ory_runtime_destroy(rt);
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_ERR;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "gzip"))
+		return cmd_gzip(argc - 1, argv + 1);
+	if (!strcmp(cmd, "devices"))
+		return cmd_devices(argc - 1, argv + 1);
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		printf("octoray-run %s\n", ory_version());
+		return EXIT_OK;
+	}
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	msg("unknown command '%s'", cmd);
+	usage(stderr);
+	return EXIT_ERR;
+}
