@@ -209,15 +209,15 @@ static int collect(struct job *j, struct ory_chunk_slot *s)
 	return 1; /* a retry */
 }
 
-/* Write every finished chunk that is next in input order. */
+/* Write every finished chunk that is next in input order; returns how many, or an error. */
 static int commit(struct job *j, struct ory_sink *sink, struct ory_job_stats *st)
 {
 	const struct ory_job_spec *spec = j->spec;
-	for (;;) {
+	for (int n = 0;; n++) {
 		struct ory_chunk_slot **cell = &j->window[j->next_commit % j->pool.count];
 		struct ory_chunk_slot *s = *cell;
 		if (!s || s->c.seq != j->next_commit)
-			return 0;
+			return n;
 		int rc = ory_sink_write(j->rt, sink, s->c.out, s->c.out_len);
 		if (rc < 0)
 			return rc;
@@ -261,23 +261,37 @@ static int event_loop(struct job *j, struct ory_sink *sink, struct ory_job_stats
 	int rc;
 
 	for (;;) {
-		while (ory_reader_wants(r) && (s = ory_pool_get(&j->pool)))
+		/* Sleep only after a round in which nothing moved: a commit frees buffers for reads,
+		 * a memory source "reads" without any completion to wake us. */
+		bool moved = false;
+		while (ory_reader_wants(r) && (s = ory_pool_get(&j->pool))) {
 			ory_reader_start(r, s);
-		while ((s = ory_reader_next(r)))
+			moved = true;
+		}
+		while ((s = ory_reader_next(r))) {
 			dispatch(j, s);
+			moved = true;
+		}
 		if (r->error)
 			return r->error;
 		while ((s = ory_ring_pop(j->done))) {
 			rc = collect(j, s);
 			if (rc < 0)
 				return rc;
-			st->retries += rc;
+			st->retries += (uint64_t)rc;
+			moved = true;
 		}
 		rc = commit(j, sink, st);
 		if (rc < 0)
 			return rc;
 		if (ory_reader_done(r) && j->next_commit == r->eof_seq)
 			return 0;
+		if (moved || rc > 0) {
+			/* Pass queued reads to the kernel and take finished ones, without waiting. */
+			io_uring_submit(&j->ring);
+			reap_cqes(j);
+			continue;
+		}
 		arm_eventfd(j);
 		rc = io_uring_submit_and_wait(&j->ring, 1);
 		if (rc < 0 && rc != -EINTR)
