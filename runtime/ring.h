@@ -13,9 +13,9 @@
  *
  * Eventcount (the pattern of folly/Eigen's EventCount): a waiter announces itself (waiters++,
  * seq_cst), reads the current epoch, re-checks its condition and only then sleeps on the epoch.
- * A notifier publishes its work, issues a seq_cst fence and reads `waiters`. The two seq_cst
- * operations order the pair: either the waiter's re-check sees the work, or the notifier sees
- * the waiter and bumps the epoch, which makes the futex wait return at once.
+ * A notifier publishes its work, then reads `waiters` with a seq_cst read-modify-write. The two
+ * RMWs on one variable are ordered: either the waiter's re-check sees the work, or the notifier
+ * sees the waiter and bumps the epoch, which makes the futex wait return at once.
  */
 #ifndef ORY_RING_H
 #define ORY_RING_H
@@ -156,9 +156,11 @@ static inline void ory_evcount_wait(struct ory_evcount *e, uint32_t key)
 /* Wake up to `n` waiters (INT_MAX: all). Call after publishing the work they wait for. */
 static inline void ory_evcount_notify(struct ory_evcount *e, int n)
 {
-	/* seq_cst fence: our published work is ordered before the read of `waiters` (see top). */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(&e->waiters, memory_order_relaxed) == 0)
+	/* An RMW, not a plain load: both sides' RMWs on `waiters` are totally ordered. If ours
+	 * comes first, the waiter's increment reads it and acquires our published work; if the
+	 * waiter's comes first, we read it and wake. (A fence would do, but TSan cannot see
+	 * fences.) */
+	if (atomic_fetch_add_explicit(&e->waiters, 0, memory_order_seq_cst) == 0)
 		return;
 	atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
 	syscall(SYS_futex, &e->epoch, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
