@@ -1,20 +1,44 @@
 /* SPDX-License-Identifier: MIT */
-/* devices.c - the device kinds compiled into this build, highest priority first. */
+/* devices.c - the device kinds this build knows, highest priority first, plus kinds registered
+ * at run time (test devices). */
+#include <errno.h>
 #include <string.h>
 
 #include "internal.h"
 
 extern const struct ory_device_ops ory_cpu_device_ops;
 
-const struct ory_device_ops *const ory_device_kinds[] = {
+#define MAX_KINDS 16
+
+/* NULL-terminated; built-in kinds first. Only changed by ory_register_device_kind, which must
+ * not overlap runtime creation. */
+static const struct ory_device_ops *kinds[MAX_KINDS + 1] = {
 	&ory_cpu_device_ops,
-	NULL,
 };
+
+const struct ory_device_ops *const *ory_device_kinds(void)
+{
+	return kinds;
+}
 
 const struct ory_device_ops *ory_device_kind(const char *name, size_t len)
 {
-	for (const struct ory_device_ops *const *k = ory_device_kinds; *k; k++)
+	for (const struct ory_device_ops *const *k = kinds; *k; k++)
 		if (strlen((*k)->kind) == len && !memcmp((*k)->kind, name, len))
 			return *k;
 	return NULL;
+}
+
+int ory_register_device_kind(const struct ory_device_ops *ops)
+{
+	unsigned n = 0;
+	while (kinds[n]) {
+		if (!strcmp(kinds[n]->kind, ops->kind))
+			return -EEXIST;
+		n++;
+	}
+	if (n == MAX_KINDS)
+		return -ENOSPC;
+	kinds[n] = ops;
+	return 0;
 }

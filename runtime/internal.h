@@ -70,9 +70,11 @@ int ory_fail_at(struct ory_runtime *rt, enum ory_error_origin origin, int rc, co
 void ory_log(const struct ory_runtime *rt, enum ory_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* runtime/devices.c: the device kinds this build knows, in priority order. */
-extern const struct ory_device_ops *const ory_device_kinds[];
+/* runtime/devices.c: the device kinds this build knows (NULL-terminated), lookup by name, and
+ * registration of further kinds (tests). Registering must not overlap ory_runtime_create. */
+const struct ory_device_ops *const *ory_device_kinds(void);
 const struct ory_device_ops *ory_device_kind(const char *name, size_t len);
+int ory_register_device_kind(const struct ory_device_ops *ops);
 
 /* A chunk as the runtime keeps it: the public part devices see, plus its place in the pool and
  * in the reader. */

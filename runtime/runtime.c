@@ -97,7 +97,7 @@ static int add_devices(struct ory_runtime *rt, const struct ory_device_ops *ops,
 static int parse_devices(struct ory_runtime *rt, const char *spec, char *err, size_t errlen)
 {
 	if (!strcmp(spec, "all")) {
-		for (const struct ory_device_ops *const *k = ory_device_kinds; *k; k++) {
+		for (const struct ory_device_ops *const *k = ory_device_kinds(); *k; k++) {
 			if ((*k)->priority <= 0)
 				continue;
 			int rc = add_devices(rt, *k, NULL, err, errlen);
@@ -122,8 +122,12 @@ static int parse_devices(struct ory_runtime *rt, const char *spec, char *err, si
 		size_t klen = colon ? (size_t)(colon - item) : strlen(item);
 		const struct ory_device_ops *ops = ory_device_kind(item, klen);
 		if (!ops) {
-			snprintf(err, errlen, "unknown device kind '%.*s' (known: cpu)", (int)klen,
-				 item);
+			char known[128] = "";
+			for (const struct ory_device_ops *const *k = ory_device_kinds(); *k; k++)
+				snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s",
+					 known[0] ? ", " : "", (*k)->kind);
+			snprintf(err, errlen, "unknown device kind '%.*s' (known: %s)", (int)klen, item,
+				 known);
 			rc = -EINVAL;
 			break;
 		}

@@ -61,7 +61,7 @@ struct ory_job_desc {
 
 /* What probe tells the runtime about one device it found. */
 struct ory_device_desc {
-	char name[32];          /* unique name, e.g. "cpu0" (the runtime renumbers duplicates) */
+	char name[32];          /* set by the runtime: kind + index among devices of that kind */
 	char location[64];      /* PCI address or "core N" */
 	int numa_node;          /* -1: unknown */
 	int core;               /* logical index of the physical core to pin to; -1: the NUMA node */
@@ -104,8 +104,8 @@ struct ory_device_ops {
 	/* Start a chunk. Returns 0 (the chunk comes back from reap) or a negative errno (the chunk
 	 * failed and is not reaped). */
 	int (*submit)(void *dev, struct ory_chunk *c);
-	/* Wait for the oldest submitted chunk to finish and return it with status set. Only called
-	 * with at least one chunk submitted. */
+	/* Wait for one submitted chunk (any of them: completion order is free) to finish and
+	 * return it with status set. Only called with at least one chunk submitted. */
 	struct ory_chunk *(*reap)(void *dev);
 };
 
