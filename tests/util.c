@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/* util.c - test helpers: scratch directories, generated data, running commands. */
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+extern char **environ;
+
+char *tu_mkdtemp(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *t = malloc(4096);
+	snprintf(t, 4096, "%s/octoray-test.XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(t)) {
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void tu_rmtree(const char *dir)
+{
+	if (dir)
+		tu_sh("rm -rf '%s'", dir);
+}
+
+const char *tu_path(const char *dir, const char *name)
+{
+	static char bufs[16][4096];
+	static unsigned next;
+	char *b = bufs[next++ % 16];
+	snprintf(b, 4096, "%s/%s", dir, name);
+	return b;
+}
+
+static uint64_t rng(uint64_t *s)
+{
+	/* splitmix64: cheap, deterministic across platforms */
+	uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+uint8_t *tu_random(size_t len, uint64_t seed)
+{
+	uint8_t *b = malloc(len ? len : 1);
+	for (size_t i = 0; i < len; i += 8) {
+		uint64_t v = rng(&seed);
+		memcpy(b + i, &v, len - i < 8 ? len - i : 8);
+	}
+	return b;
+}
+
+uint8_t *tu_text(size_t len, uint64_t seed)
+{
+	static const char *words[] = {
+		"the", "chunk", "device", "runtime", "of", "and", "a", "compress", "octoray",
+		"gzip", "card", "to", "in", "order", "buffer", "queue", "is", "data", "fast",
+		"pool", "thread", "numa", "window", "deflate", "with", "stream", "block",
+	};
+	uint8_t *b = malloc(len ? len : 1);
+	size_t i = 0;
+	while (i < len) {
+		uint64_t r = rng(&seed);
+		const char *w = words[r % (sizeof(words) / sizeof(words[0]))];
+		for (const char *p = w; *p && i < len; p++)
+			b[i++] = (uint8_t)*p;
+		if (i < len)
+			b[i++] = (r >> 32) % 13 == 0 ? '\n' : ' ';
+	}
+	return b;
+}
+
+int tu_write_file(const char *path, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		return -1;
+	size_t n = len ? fwrite(buf, 1, len, f) : 0;
+	return fclose(f) == 0 && n == len ? 0 : -1;
+}
+
+uint8_t *tu_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t cap = 1 << 16, n = 0;
+	uint8_t *b = malloc(cap);
+	for (;;) {
+		if (n == cap)
+			b = realloc(b, cap *= 2);
+		size_t r = fread(b + n, 1, cap - n, f);
+		if (!r)
+			break;
+		n += r;
+	}
+	fclose(f);
+	*len = n;
+	return b;
+}
+
+bool tu_exists(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0;
+}
+
+int tu_count_hidden(const char *dir)
+{
+	DIR *d = opendir(dir);
+	int n = 0;
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+int tu_run(char *const argv[], const char *in_path, const char *out_path, const char *err_path)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, in_path ? in_path : "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, out_path ? out_path : "/dev/null",
+					 O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	posix_spawn_file_actions_addopen(&fa, 2, err_path ? err_path : "/dev/null",
+					 O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	pid_t pid;
+	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc)
+		return -rc;
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int tu_sh(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	char *argv[] = { "/bin/sh", "-c", cmd, NULL };
+	return tu_run(argv, NULL, NULL, NULL);
+}
+
+char *tu_slurp(const char *path)
+{
+	size_t n = 0;
+	uint8_t *b = tu_read_file(path, &n);
+	if (!b)
+		return calloc(1, 1);
+	b = realloc(b, n + 1);
+	b[n] = 0;
+	return (char *)b;
+}

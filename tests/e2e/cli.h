@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/* cli.h - helpers of the end-to-end tests: run octoray-run and system tools in a scratch dir. */
+#ifndef ORY_TEST_CLI_H
+#define ORY_TEST_CLI_H
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+/* Run octoray-run with the NULL-terminated arguments; stdin from in (NULL: /dev/null),
+ * stdout/stderr into dir/out and dir/err. Returns the exit status. */
+static inline int cli_run(const char *dir, const char *in, ...)
+{
+	char *argv[64] = { ORY_CLI };
+	int n = 1;
+	va_list ap;
+	va_start(ap, in);
+	for (char *a; n < 63 && (a = va_arg(ap, char *));)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	char out[4096], err[4096];
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(err, sizeof(err), "%s/err", dir);
+	return tu_run(argv, in, out, err);
+}
+
+/* stderr of the last cli_run in dir (caller frees). */
+static inline char *cli_err(const char *dir)
+{
+	return tu_slurp(tu_path(dir, "err"));
+}
+
+#define expect_err_contains(dir, text)                                                        \
+	do {                                                                                  \
+		char *e_ = cli_err(dir);                                                      \
+		cr_expect(strstr(e_, text), "stderr '%s' lacks '%s'", e_, text);              \
+		free(e_);                                                                     \
+	} while (0)
+
+/* The stderr must be one line: an error names a file and a reason, once. */
+#define expect_one_line(dir)                                                                  \
+	do {                                                                                  \
+		char *e_ = cli_err(dir);                                                      \
+		char *nl_ = strchr(e_, '\n');                                                 \
+		cr_expect(nl_ && !nl_[1], "stderr is not one line: '%s'", e_);                \
+		free(e_);                                                                     \
+	} while (0)
+
+static inline bool files_equal(const char *a, const char *b)
+{
+	size_t na, nb;
+	uint8_t *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
+	bool eq = x && y && na == nb && !memcmp(x, y, na);
+	free(x);
+	free(y);
+	return eq;
+}
+
+#endif

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/* test_gzip.c - the gzip app through the library API: one member any inflater reads, identical
+ * bytes for any device count, framing, CRC combining, stored fallback, chunk surgery. */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#include "apps/gzip/gzip_internal.h"
+#include "octoray/octoray.h"
+#include "util.h"
+
+static struct ory_runtime *rt_with(const char *devices, size_t chunk)
+{
+	struct ory_runtime_opts o;
+	ory_runtime_opts_init(&o);
+	o.devices = devices;
+	o.chunk_size = chunk;
+	struct ory_runtime *rt;
+	cr_assert_eq(ory_runtime_create(&o, &rt, NULL, 0), 0);
+	return rt;
+}
+
+/* Compress with the buffer API; caller frees. */
+static uint8_t *gz(struct ory_runtime *rt, const uint8_t *in, size_t len, int level, bool indep,
+		   const char *name, size_t *out_len)
+{
+	size_t cap = ory_gzip_bound(rt, len) + (name ? strlen(name) + 1 : 0);
+	uint8_t *out = malloc(cap);
+	struct ory_gzip_opts o;
+	ory_gzip_opts_init(&o);
+	o.level = level;
+	o.independent = indep;
+	o.name = name;
+	o.mtime = 1234567890;
+	int rc = ory_gzip_buf(rt, in, len, out, cap, out_len, &o, NULL);
+	cr_assert_eq(rc, 0, "gzip_buf: %s", ory_runtime_errmsg(rt));
+	return out;
+}
+
+/* zlib's inflate in gzip mode, which stops after one member: the whole output must be it. */
+static void expect_one_member(const uint8_t *gzdata, size_t gzlen, const uint8_t *want,
+			      size_t want_len)
+{
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	cr_assert_eq(inflateInit2(&z, 16 + 15), Z_OK);
+	uint8_t *out = malloc(want_len + 1);
+	z.next_in = (uint8_t *)gzdata;
+	z.avail_in = (uInt)gzlen;
+	z.next_out = out;
+	z.avail_out = (uInt)want_len + 1;
+	int rc = inflate(&z, Z_FINISH);
+	cr_assert_eq(rc, Z_STREAM_END, "inflate: %d (%s)", rc, z.msg ? z.msg : "");
+	cr_expect_eq(z.avail_in, 0, "%u bytes after the first member", z.avail_in);
+	cr_assert_eq(z.total_out, want_len);
+	cr_expect_eq(memcmp(out, want, want_len), 0);
+	inflateEnd(&z);
+	free(out);
+}
+
+struct case_ {
+	int level;
+	size_t len;
+	bool text;
+};
+
+ParameterizedTestParameters(gzip, every_level_and_boundary_size_inflates_to_the_input)
+{
+	static struct case_ c[9 * 6];
+	size_t lens[] = { 0, 1, 65535, 65536, 65537, 300000 };
+	int n = 0;
+	for (int l = 1; l <= 9; l++)
+		for (int i = 0; i < 6; i++)
+			c[n++] = (struct case_){ l, lens[i], (i + l) % 2 == 0 };
+	return cr_make_param_array(struct case_, c, n);
+}
+
+ParameterizedTest(struct case_ *c, gzip, every_level_and_boundary_size_inflates_to_the_input)
+{
+	struct ory_runtime *rt = rt_with("cpu:2", 65536);
+	uint8_t *in = c->text ? tu_text(c->len, c->len) : tu_random(c->len, c->len);
+	size_t n;
+	uint8_t *out = gz(rt, in, c->len, c->level, false, "x.txt", &n);
+	expect_one_member(out, n, in, c->len);
+	free(out);
+	free(in);
+	ory_runtime_destroy(rt);
+}
+
+Test(gzip, output_bytes_do_not_depend_on_the_device_count)
+{
+	size_t len = 3 * 1024 * 1024 + 12345;
+	uint8_t *in = tu_text(len, 42);
+	const char *specs[] = { "cpu:1", "cpu:2", "cpu:8" };
+	for (int level = 1; level <= 9; level += 4) {
+		uint8_t *ref = NULL;
+		size_t ref_len = 0;
+		for (int i = 0; i < 3; i++) {
+			struct ory_runtime *rt = rt_with(specs[i], 128 * 1024);
+			size_t n;
+			uint8_t *out = gz(rt, in, len, level, false, NULL, &n);
+			if (!ref) {
+				ref = out;
+				ref_len = n;
+				expect_one_member(out, n, in, len);
+			} else {
+				cr_expect_eq(n, ref_len, "level %d %s: %zu bytes vs %zu", level,
+					     specs[i], n, ref_len);
+				cr_expect_eq(memcmp(out, ref, n < ref_len ? n : ref_len), 0,
+					     "level %d %s differs from cpu:1", level, specs[i]);
+				free(out);
+			}
+			ory_runtime_destroy(rt);
+		}
+		free(ref);
+	}
+	free(in);
+}
+
+Test(gzip, header_carries_name_mtime_and_level_hints)
+{
+	uint8_t h[64];
+	size_t n = gzip_header(h, sizeof(h), 9, "a.txt", 0x01020304);
+	cr_assert_eq(n, 16);
+	uint8_t want[] = { 0x1f, 0x8b, 8, 0x08, 4, 3, 2, 1, 2, 3, 'a', '.', 't', 'x', 't', 0 };
+	cr_expect_eq(memcmp(h, want, n), 0);
+	cr_expect_eq(gzip_header(h, sizeof(h), 1, NULL, 0), 10);
+	cr_expect_eq(h[3], 0, "no FNAME flag without a name");
+	cr_expect_eq(h[8], 4, "XFL 4 at level 1");
+	gzip_header(h, sizeof(h), 6, NULL, 0);
+	cr_expect_eq(h[8], 0);
+}
+
+Test(gzip, trailer_is_the_final_empty_block_then_crc_and_length_mod_2_32)
+{
+	uint8_t t[16];
+	size_t n = gzip_trailer(t, 0xdeadbeef, 0x100000005ull);
+	cr_assert_eq(n, 10);
+	uint8_t want[] = { 3, 0, 0xef, 0xbe, 0xad, 0xde, 5, 0, 0, 0 };
+	cr_expect_eq(memcmp(t, want, 10), 0);
+}
+
+Test(gzip, stored_blocks_are_non_final_and_inflate_to_the_input)
+{
+	size_t len = 200000;
+	uint8_t *in = tu_random(len, 5);
+	uint8_t *out = malloc(gzip_chunk_bound(len) + 2);
+	size_t n = gzip_store(in, len, out);
+	cr_expect_leq(n + 8, gzip_chunk_bound(len));
+	memcpy(out + n, "\x03\x00", 2); /* terminate, as the trailer does */
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	inflateInit2(&z, -15);
+	uint8_t *back = malloc(len);
+	z.next_in = out;
+	z.avail_in = (uInt)n + 2;
+	z.next_out = back;
+	z.avail_out = (uInt)len;
+	cr_expect_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+	cr_expect_eq(z.total_out, len);
+	cr_expect_eq(memcmp(back, in, len), 0);
+	inflateEnd(&z);
+	free(back);
+	free(out);
+	free(in);
+}
+
+/* Each chunk's deflate data must end on a byte boundary in a non-final block, so that a raw
+ * inflate of the first chunk's bytes alone consumes them all without reaching a stream end. */
+Test(gzip, every_chunk_ends_byte_aligned_and_non_final)
+{
+	size_t chunk = 64 * 1024;
+	for (int level = 1; level <= 9; level++) {
+		struct ory_runtime *rt = rt_with("cpu:1", chunk);
+		uint8_t *in = tu_text(chunk, level);
+		size_t n;
+		uint8_t *out = gz(rt, in, chunk, level, true, NULL, &n);
+		/* header (10) + chunk + trailer (10): the chunk is out[10 .. n - 10) */
+		const uint8_t *body = out + 10;
+		size_t blen = n - 20;
+		cr_assert_eq(memcmp(body + blen - 4, "\x00\x00\xff\xff", 4), 0,
+			     "level %d: chunk does not end in a sync marker", level);
+		z_stream z;
+		memset(&z, 0, sizeof(z));
+		inflateInit2(&z, -15);
+		uint8_t *back = malloc(chunk);
+		z.next_in = (uint8_t *)body;
+		z.avail_in = (uInt)blen;
+		z.next_out = back;
+		z.avail_out = (uInt)chunk;
+		int rc = inflate(&z, Z_SYNC_FLUSH);
+		cr_expect_eq(rc, Z_OK, "level %d: %d, a final block inside a chunk?", level, rc);
+		cr_expect_eq(z.avail_in, 0);
+		cr_expect_eq(z.total_out, chunk);
+		cr_expect_eq(memcmp(back, in, chunk), 0);
+		inflateEnd(&z);
+		free(back);
+		free(out);
+		free(in);
+		ory_runtime_destroy(rt);
+	}
+}
+
+Test(gzip, crc_of_the_whole_input_is_the_combination_of_the_chunks)
+{
+	struct ory_runtime *rt = rt_with("cpu:3", 32 * 1024);
+	size_t len = 32 * 1024 * 10 + 777;
+	uint8_t *in = tu_random(len, 8);
+	size_t n;
+	uint8_t *out = gz(rt, in, len, 1, false, NULL, &n);
+	uint32_t crc = (uint32_t)crc32(0, in, (uInt)len);
+	uint8_t want[8] = { (uint8_t)crc, (uint8_t)(crc >> 8), (uint8_t)(crc >> 16),
+			    (uint8_t)(crc >> 24), (uint8_t)len, (uint8_t)(len >> 8),
+			    (uint8_t)(len >> 16), (uint8_t)(len >> 24) };
+	cr_expect_eq(memcmp(out + n - 8, want, 8), 0);
+	free(out);
+	free(in);
+	ory_runtime_destroy(rt);
+}
+
+Test(gzip, dictionary_priming_shrinks_repetitive_input_and_independent_does_not)
+{
+	/* Random data with a period of 24 KiB in 32 KiB chunks: the start of each chunk repeats
+	 * bytes 24 KiB back, which only a chunk primed with its predecessor can reference. */
+	size_t chunk = 32 * 1024, period = 24 * 1024, len = 8 * chunk;
+	uint8_t *in = malloc(len);
+	uint8_t *blk = tu_random(period, 77);
+	for (size_t i = 0; i < len; i++)
+		in[i] = blk[i % period];
+	struct ory_runtime *rt = rt_with("cpu:2", chunk);
+	size_t primed, indep;
+	uint8_t *a = gz(rt, in, len, 1, false, NULL, &primed);
+	uint8_t *b = gz(rt, in, len, 1, true, NULL, &indep);
+	expect_one_member(a, primed, in, len);
+	expect_one_member(b, indep, in, len);
+	cr_expect_lt(primed * 2, indep, "primed %zu, independent %zu", primed, indep);
+	free(a);
+	free(b);
+	free(blk);
+	free(in);
+	ory_runtime_destroy(rt);
+}
+
+Test(gzip, a_too_small_output_buffer_is_enospc_and_bad_levels_are_einval)
+{
+	struct ory_runtime *rt = rt_with("cpu:1", 65536);
+	uint8_t in[1000] = { 0 }, out[16];
+	size_t n;
+	struct ory_gzip_opts o;
+	ory_gzip_opts_init(&o);
+	cr_expect_eq(ory_gzip_buf(rt, in, sizeof(in), out, sizeof(out), &n, &o, NULL), -ENOSPC);
+	o.level = 10;
+	uint8_t big[4096];
+	cr_expect_eq(ory_gzip_buf(rt, in, sizeof(in), big, sizeof(big), &n, &o, NULL), -EINVAL);
+	cr_expect(strstr(ory_runtime_errmsg(rt), "level 10"));
+	ory_runtime_destroy(rt);
+}

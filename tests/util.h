@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/* util.h - test helpers: scratch directories, generated data, running commands. */
+#ifndef ORY_TEST_UTIL_H
+#define ORY_TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A fresh directory under $TMPDIR for this test; removed by tu_rmtree. */
+char *tu_mkdtemp(void);
+void tu_rmtree(const char *dir);
+/* "dir/name" in a static ring of buffers (valid for the next 16 calls). */
+const char *tu_path(const char *dir, const char *name);
+
+/* Deterministic data: random bytes, base64-like text, or English-ish words. Caller frees. */
+uint8_t *tu_random(size_t len, uint64_t seed);
+uint8_t *tu_text(size_t len, uint64_t seed);
+
+int tu_write_file(const char *path, const void *buf, size_t len);
+/* Whole file into a malloc'd buffer (NULL on error); *len gets its size. */
+uint8_t *tu_read_file(const char *path, size_t *len);
+bool tu_exists(const char *path);
+/* Files in dir whose name starts with '.' (our temporary outputs), counted. */
+int tu_count_hidden(const char *dir);
+
+/* Run argv (argv[0] a path or a name on PATH) with stdin from in_path (NULL: /dev/null),
+ * stdout to out_path and stderr to err_path (NULL: discard). Returns the exit status, or
+ * 128 + signal. */
+int tu_run(char *const argv[], const char *in_path, const char *out_path, const char *err_path);
+/* Run a shell command line (sh -c); returns the exit status as tu_run. */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The file's text (NUL-terminated), "" when missing; caller frees. */
+char *tu_slurp(const char *path);
+
+#endif
