@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* test_cli_library.c - the library as an embedder gets it: installed headers, pkg-config file,
+ * exported symbols limited to the public API, and the example built against them. */
+#include "cli.h"
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = tu_mkdtemp();
+}
+
+static void teardown(void)
+{
+	tu_rmtree(dir);
+	free(dir);
+}
+
+TestSuite(cli_library, .init = setup, .fini = teardown, .timeout = 120);
+
+Test(cli_library, the_installed_library_builds_and_runs_the_example_through_pkg_config)
+{
+	int rc = tu_sh("cmake --install '%s' --prefix '%s/prefix' >'%s/install.log' 2>&1", ORY_BUILD_DIR,
+		       dir, dir);
+	cr_assert_eq(rc, 0, "cmake --install failed");
+	rc = tu_sh("cd '%s' && pc=$(dirname \"$(find prefix -name octoray.pc)\") && "
+		   "PKG_CONFIG_PATH=$pc cc -Wall -Werror '%s/examples/gzip_file.c' -o ex "
+		   "$(PKG_CONFIG_PATH=$pc pkg-config --cflags --libs octoray) 2>build.err",
+		   dir, ORY_SOURCE_DIR);
+	cr_assert_eq(rc, 0, "example does not build against the installed library: %s",
+		     tu_slurp(tu_path(dir, "build.err")));
+	rc = tu_sh("cd '%s' && head -c 3000000 /dev/urandom | base64 > in && "
+		   "lib=$(dirname \"$(find prefix -name liboctoray.so)\") && "
+		   "LD_LIBRARY_PATH=$lib ./ex in in.gz >/dev/null && gunzip -c in.gz | cmp -s - in",
+		   dir);
+	cr_expect_eq(rc, 0, "the example's output does not round-trip");
+}
+
+Test(cli_library, only_the_public_api_is_exported)
+{
+	/* exactly the functions declared in octoray.h are exported */
+	int rc = tu_sh("nm -D --defined-only '%s/liboctoray.so' | awk '$2 == \"T\" {print $3}' | "
+		       "sed 's/@.*//' | sort > '%s/exported' && "
+		       "grep -o 'ory_[a-z_0-9]*(' '%s/include/octoray/octoray.h' | tr -d '(' | "
+		       "sort -u > '%s/declared' && "
+		       "test -s '%s/exported' && comm -3 '%s/exported' '%s/declared' > '%s/diff' && "
+		       "test ! -s '%s/diff'",
+		       ORY_BUILD_DIR, dir, ORY_SOURCE_DIR, dir, dir, dir, dir, dir, dir);
+	cr_expect_eq(rc, 0, "exported xor declared (left: not public, right: not exported): %s",
+		     tu_slurp(tu_path(dir, "diff")));
+}
