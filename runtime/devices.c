@@ -7,6 +7,7 @@
 #include "internal.h"
 
 extern const struct ory_device_ops ory_cpu_device_ops;
+extern const struct ory_device_ops ory_fault_device_ops;
 
 #define MAX_KINDS 16
 
@@ -14,6 +15,7 @@ extern const struct ory_device_ops ory_cpu_device_ops;
  * not overlap runtime creation. */
 static const struct ory_device_ops *kinds[MAX_KINDS + 1] = {
 	&ory_cpu_device_ops,
+	&ory_fault_device_ops,
 };
 
 const struct ory_device_ops *const *ory_device_kinds(void)

@@ -36,7 +36,8 @@ hwloc_bitmap_t ory_topo_device_cpuset(const struct ory_topo *t, const struct ory
 hwloc_bitmap_t ory_topo_nodeset(const struct ory_topo *t, hwloc_const_bitmap_t cpuset);
 size_t ory_topo_describe(const struct ory_topo *t, char *buf, size_t len);
 
-/* One opened device. Counters are written by its worker during a job and read after it. */
+/* One opened device. The counters are written by the job's calling thread (or by the device's
+ * worker where marked) during a job and read after it. */
 struct ory_device {
 	const struct ory_device_ops *ops;
 	void *dev;
@@ -44,9 +45,17 @@ struct ory_device {
 	char kind[16];
 	hwloc_bitmap_t cpuset;
 	unsigned inflight_max;
+	bool reserve;           /* fallback CPU worker: fed only once no other device is healthy */
+	bool verify;            /* this job checks its output (decided at job start) */
+	/* state of the current job */
+	bool active;            /* job_begin succeeded (worker, published by job->begun) */
+	bool hung;              /* the watchdog took a chunk away from it */
+	_Atomic bool quarantined;
+	unsigned consecutive_failures;
+	_Atomic uint64_t mean_ns; /* worker: moving average of its time per chunk (0: none yet) */
 	/* counters of the current/last job */
-	uint64_t chunks, bytes_in, failures;
-	uint64_t busy_ns;
+	uint64_t chunks, bytes_in, failures, retries, timeouts;
+	uint64_t busy_ns;       /* worker */
 };
 
 struct ory_runtime {
@@ -76,14 +85,25 @@ const struct ory_device_ops *const *ory_device_kinds(void);
 const struct ory_device_ops *ory_device_kind(const char *name, size_t len);
 int ory_register_device_kind(const struct ory_device_ops *ops);
 
-/* A chunk as the runtime keeps it: the public part devices see, plus its place in the pool and
- * in the reader. */
+/* Where a chunk is in its life. Only RUNNING -> DONE (its worker) and RUNNING -> TIMED_OUT
+ * (the watchdog) can race; both are a compare-and-swap. */
+enum slot_state { SLOT_FREE, SLOT_READING, SLOT_QUEUED, SLOT_RUNNING, SLOT_DONE, SLOT_TIMED_OUT };
+
+#define ORY_AVOID_WORDS (ORY_MAX_DEVICES / 64)
+
+/* A chunk as the runtime keeps it: the public part devices see, plus its place in the pool,
+ * in the reader and in the failover bookkeeping. */
 struct ory_chunk_slot {
 	struct ory_chunk c;
 	unsigned index;         /* position in the pool (and io_uring buffer index) */
 	uint8_t *in_area;       /* ORY_DICT_MAX bytes of dictionary room, then chunk_size */
-	unsigned tries;
-	int device;             /* device that completed it, -1 none */
+	unsigned tries;         /* failed runs so far */
+	int device;             /* device that ran it last (set by the worker) */
+	_Atomic int state;      /* enum slot_state */
+	_Atomic uint64_t started_ns; /* when its device took it (published by `state`) */
+	/* Devices that failed it, so a retry prefers another one. Written by the calling thread
+	 * before the chunk is queued; the ring's release/acquire publishes it to workers. */
+	uint64_t avoid[ORY_AVOID_WORDS];
 	/* reader state */
 	uint64_t file_off;
 	size_t fill;

@@ -17,7 +17,11 @@ void ory_runtime_opts_init(struct ory_runtime_opts *o)
 	o->chunk_size = 1 * MiB;
 	o->read_depth = 4;
 	o->slots = 2;
-	o->max_tries = 3;
+	o->max_tries = 4;
+	o->quarantine_after = 3;
+	o->verify = ORY_VERIFY_AUTO;
+	o->watchdog_ms = 0;
+	o->fallback_cpu = true;
 	o->log_level = ORY_LOG_WARN;
 }
 
@@ -39,8 +43,9 @@ static int take_opts(struct ory_runtime_opts *o, const struct ory_runtime_opts *
 		return -EINVAL;
 	}
 	if (o->read_depth < 1 || o->read_depth > 64 || o->slots < 1 || o->slots > 16 ||
-	    o->max_tries < 1 || o->max_tries > 100) {
-		snprintf(err, errlen, "read depth, slots or tries out of range");
+	    o->max_tries < 1 || o->max_tries > 100 || o->quarantine_after < 1 ||
+	    o->verify > ORY_VERIFY_NONE) {
+		snprintf(err, errlen, "read depth, slots, tries, quarantine or verify out of range");
 		return -EINVAL;
 	}
 	return 0;
@@ -50,7 +55,7 @@ bad_size:
 }
 
 static int add_devices(struct ory_runtime *rt, const struct ory_device_ops *ops, const char *args,
-		       char *err, size_t errlen)
+		       bool reserve, char *err, size_t errlen)
 {
 	struct ory_device_desc descs[64];
 	memset(descs, 0, sizeof(descs));
@@ -72,6 +77,7 @@ static int add_devices(struct ory_runtime *rt, const struct ory_device_ops *ops,
 		for (unsigned j = 0; j < rt->ndevices; j++)
 			same += rt->devices[j].ops == ops;
 		d->ops = ops;
+		d->reserve = reserve;
 		d->desc = descs[i];
 		d->desc.args = args;
 		snprintf(d->desc.name, sizeof(d->desc.name), "%s%u", ops->kind, same);
@@ -100,13 +106,13 @@ static int parse_devices(struct ory_runtime *rt, const char *spec, char *err, si
 		for (const struct ory_device_ops *const *k = ory_device_kinds(); *k; k++) {
 			if ((*k)->priority <= 0)
 				continue;
-			int rc = add_devices(rt, *k, NULL, err, errlen);
+			int rc = add_devices(rt, *k, NULL, false, err, errlen);
 			if (rc < 0 && rc != -ENODEV)
 				return rc;
 		}
 		if (rt->ndevices == 0) {
 			ory_log(rt, ORY_LOG_INFO, "no accelerator found; using CPU workers");
-			return add_devices(rt, ory_device_kind("cpu", 3), NULL, err, errlen);
+			return add_devices(rt, ory_device_kind("cpu", 3), NULL, false, err, errlen);
 		}
 		return 0;
 	}
@@ -131,7 +137,7 @@ static int parse_devices(struct ory_runtime *rt, const char *spec, char *err, si
 			rc = -EINVAL;
 			break;
 		}
-		rc = add_devices(rt, ops, colon ? colon + 1 : NULL, err, errlen);
+		rc = add_devices(rt, ops, colon ? colon + 1 : NULL, false, err, errlen);
 	}
 	if (!rc && rt->ndevices == 0) {
 		snprintf(err, errlen, "empty device spec '%s'", spec);
@@ -175,6 +181,15 @@ int ory_runtime_create(const struct ory_runtime_opts *opts, struct ory_runtime *
 	rc = parse_devices(rt, rt->opts.devices, errmsg, errmsg_len);
 	if (rc < 0)
 		goto fail;
+	/* Fallback: when the set has no CPU worker, keep one per core in reserve. */
+	bool has_trusted = false;
+	for (unsigned i = 0; i < rt->ndevices; i++)
+		has_trusted |= rt->devices[i].ops->trusted;
+	if (rt->opts.fallback_cpu && !has_trusted) {
+		rc = add_devices(rt, ory_device_kind("cpu", 3), NULL, true, errmsg, errmsg_len);
+		if (rc < 0)
+			goto fail;
+	}
 	rt->opts.devices = NULL; /* the caller's string is not ours to keep */
 
 	hwloc_bitmap_t cpus = hwloc_bitmap_alloc();
@@ -243,6 +258,10 @@ int ory_runtime_device_info(const struct ory_runtime *rt, unsigned index,
 	full.chunks = d->chunks;
 	full.bytes_in = d->bytes_in;
 	full.failures = d->failures;
+	full.retries = d->retries;
+	full.timeouts = d->timeouts;
+	full.quarantined = atomic_load(&d->quarantined);
+	full.reserve = d->reserve;
 	full.busy_seconds = (double)d->busy_ns * 1e-9;
 	size_t n = ORY_MIN(info->struct_size, sizeof(full));
 	memcpy(info, &full, n);

@@ -8,6 +8,8 @@
 
 int ory_sink_write(struct ory_runtime *rt, struct ory_sink *s, const void *buf, size_t len)
 {
+	if (len == 0)
+		return 0;
 	if (s->fd < 0) {
 		if (len > s->mem_cap - s->mem_len)
 			return ory_fail_at(rt, ORY_ORIGIN_OUTPUT, -ENOSPC, "output buffer too small");

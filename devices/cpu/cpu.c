@@ -96,6 +96,7 @@ static struct ory_chunk *cpu_reap(void *dev)
 const struct ory_device_ops ory_cpu_device_ops = {
 	.kind = "cpu",
 	.priority = 0,
+	.trusted = true,
 	.probe = cpu_probe,
 	.open = cpu_open,
 	.close = cpu_close,

@@ -50,6 +50,10 @@ struct ory_kernel_ops {
 struct ory_app {
 	const char *name;                 /* "gzip", "cnv" */
 	const struct ory_kernel_ops *sw;  /* software kernel (cpu device) */
+	/* Output check run on the worker thread after a device returns a chunk (--verify): run
+	 * returns 0 when c->out really is the app's transform of c->in and c->check is right,
+	 * else -EBADMSG. NULL: the app cannot verify. */
+	const struct ory_kernel_ops *verify;
 };
 
 /* One job as a device sees it. Valid from job_begin to job_end. */
@@ -88,6 +92,9 @@ struct ory_device_ops {
 	const char *kind;       /* the spec's name for it: "cpu", "xrt", ... */
 	/* Higher is preferred. "all" takes every kind above 0; cpu is 0 and is the fallback. */
 	int priority;
+	/* Software on a host core: neither watched for hangs nor verified by default. Hardware
+	 * and anything that can fail in ways software cannot see leaves this false. */
+	bool trusted;
 	/* Fill up to max descriptions of the devices `args` selects (args: text after "kind:",
 	 * NULL for the default set). Returns the count, -ENODEV when the hardware is absent (not
 	 * an error for "all"), or -EINVAL when args are malformed. Runs on the creating thread. */
@@ -107,6 +114,14 @@ struct ory_device_ops {
 	/* Wait for one submitted chunk (any of them: completion order is free) to finish and
 	 * return it with status set. Only called with at least one chunk submitted. */
 	struct ory_chunk *(*reap)(void *dev);
+	/* Optional. Called from another thread when the runtime has given up on the device's
+	 * chunks in flight (its watchdog saw a hang): make a blocked reap return soon, those
+	 * chunks failed with -ECANCELED. Without it, a device that never returns blocks the end
+	 * of the job. Must be safe to call at any time, also twice. */
+	void (*abort)(void *dev);
+	/* Optional. Modelled time for a chunk of `bytes` (ns), which sizes the watchdog before
+	 * the device has any history. */
+	uint64_t (*expected_ns)(void *dev, size_t bytes);
 };
 
 #ifdef __cplusplus

@@ -60,8 +60,25 @@ struct ory_runtime_opts {
 	unsigned read_depth;
 	/* Chunks each device may hold (queued + running). Default 2, range 1 .. 16. */
 	unsigned slots;
-	/* How many times a chunk is tried (on any device) before the job fails. Default 3. */
+	/* How many times a chunk is tried before the job fails. A failed chunk goes to another
+	 * device when there is one. Default 4, range 1 .. 100. */
 	unsigned max_tries;
+	/* Consecutive failures after which a device is quarantined for the rest of the job (a
+	 * hang quarantines at once). Default 3. */
+	unsigned quarantine_after;
+	/* Check every chunk's output before committing it (gzip: inflate and compare CRC and
+	 * length): ORY_VERIFY_AUTO (default) for devices other than CPU workers, ORY_VERIFY_ALL,
+	 * or ORY_VERIFY_NONE. */
+	enum ory_verify { ORY_VERIFY_AUTO = 0, ORY_VERIFY_ALL, ORY_VERIFY_NONE } verify;
+	/* Watchdog: a chunk running longer than this on a device other than a CPU worker is
+	 * treated as failed and run elsewhere; its device is quarantined and a late answer is
+	 * discarded. 0 (default): 10x the device's observed (or modelled) time per chunk, at
+	 * least 1 s; 5 s before the device has any history. */
+	unsigned watchdog_ms;
+	/* When no device other than CPU workers is left (all quarantined): true (default) lets
+	 * CPU workers, one per core, finish the job even if the spec named none; false fails the
+	 * job with ORY_ORIGIN_DEVICE. */
+	bool fallback_cpu;
 	ory_log_fn log;       /* NULL: no logging */
 	void *log_arg;        /* passed to log unchanged */
 	enum ory_log_level log_level; /* lines above this level are not formatted. Default WARN. */
@@ -104,8 +121,12 @@ struct ory_device_info {
 	/* Counters of the last job (reset at each job start). */
 	uint64_t chunks;      /* chunks this device completed and the job committed */
 	uint64_t bytes_in;    /* input bytes of those chunks */
-	uint64_t failures;    /* chunks this device returned as failed */
-	double busy_seconds;  /* wall time spent inside the device's kernel */
+	uint64_t failures;    /* chunks this device failed (errors, failed verification, hangs) */
+	uint64_t retries;     /* chunks it completed that had failed on a device before */
+	uint64_t timeouts;    /* chunks the watchdog took away from it */
+	bool quarantined;     /* taken out of the job after failures (or a hang) */
+	bool reserve;         /* a fallback CPU worker, used only once no other device is left */
+	double busy_seconds;  /* wall time with at least one chunk on the device */
 };
 
 /* Number of devices the runtime opened (>= 1). Thread-safe. */
