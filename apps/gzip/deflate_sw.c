@@ -184,7 +184,10 @@ static const struct ory_kernel_ops deflate_sw_ops = {
 	.close = sw_close,
 };
 
+extern const struct ory_kernel_ops ory_gzip_verify_ops;
+
 const struct ory_app ory_gzip_app = {
 	.name = "gzip",
 	.sw = &deflate_sw_ops,
+	.verify = &ory_gzip_verify_ops,
 };

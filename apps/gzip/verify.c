@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/* verify.c - check a chunk's deflate output before it is committed (--verify): it must inflate
+ * (with the chunk's dictionary) to exactly the input, end on a byte boundary without a final
+ * block, and carry the input's CRC-32. ISA-L's inflate makes this cheap next to deflate. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <isa-l/crc.h>
+#include <isa-l/igzip_lib.h>
+
+#include "gzip_internal.h"
+
+struct verifier {
+	struct inflate_state st;
+	uint8_t *scratch;
+	size_t cap;
+};
+
+static int v_open(const void *params, void **state)
+{
+	(void)params;
+	struct verifier *v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*state = v;
+	return 0;
+}
+
+static void v_close(void *state)
+{
+	struct verifier *v = state;
+	if (v)
+		free(v->scratch);
+	free(v);
+}
+
+static int v_run(void *state, struct ory_chunk *c)
+{
+	struct verifier *v = state;
+	/* one byte of room more than the input, so output that is too long shows */
+	if (v->cap < c->in_len + 1) {
+		free(v->scratch);
+		v->cap = c->in_len + 1;
+		v->scratch = malloc(v->cap);
+		if (!v->scratch) {
+			v->cap = 0;
+			return -ENOMEM;
+		}
+	}
+	if (c->check != crc32_gzip_refl(0, c->in, c->in_len))
+		return -EBADMSG;
+	struct inflate_state *st = &v->st;
+	isal_inflate_init(st);
+	if (c->dict_len &&
+	    isal_inflate_set_dict(st, (uint8_t *)c->in - c->dict_len, (uint32_t)c->dict_len))
+		return -EBADMSG;
+	st->next_in = c->out;
+	st->avail_in = (uint32_t)c->out_len;
+	st->next_out = v->scratch;
+	st->avail_out = (uint32_t)(c->in_len + 1);
+	if (isal_inflate(st) != ISAL_DECOMP_OK)
+		return -EBADMSG;
+	/* All bytes used, no final block seen, nothing but padding left in the bit buffer. */
+	if (st->avail_in || st->read_in_length >= 8 || st->bfinal ||
+	    st->block_state == ISAL_BLOCK_FINISH || st->block_state == ISAL_BLOCK_INPUT_DONE)
+		return -EBADMSG;
+	if (st->total_out != c->in_len || memcmp(v->scratch, c->in, c->in_len))
+		return -EBADMSG;
+	return 0;
+}
+
+const struct ory_kernel_ops ory_gzip_verify_ops = {
+	.open = v_open,
+	.run = v_run,
+	.close = v_close,
+};
