@@ -19,6 +19,9 @@ struct gz_cli {
 	size_t chunk_kib;
 	bool to_stdout, decompress, test, force, keep, verbose, quiet, progress, independent;
 	bool no_name;
+	int verify;            /* enum ory_verify */
+	bool no_fallback;
+	unsigned watchdog_ms;
 	const char *output;
 	const char *suffix;
 	struct ory_runtime *rt;
@@ -64,8 +67,15 @@ static void gzip_usage(FILE *f)
 		"  -i, --independent    do not prime chunks with the previous 32 KiB\n"
 		"  -n, --no-name        do not store the file name and time\n"
 		"  -S, --suffix SUF     suffix instead of .gz\n"
-		"      --devices SPEC   all (default) | cpu | cpu:N\n"
+		"      --devices SPEC   all (default) | cpu | cpu:N | fault:KIND[:N]?... (testing);\n"
+		"                       several joined with '+'\n"
 		"  -p, --processes N    same as --devices cpu:N\n"
+		"      --verify         check every chunk before writing it (default: all but CPU)\n"
+		"      --no-verify      check no chunk\n"
+		"      --fallback MODE  cpu (default): CPU workers finish the job when no other\n"
+		"                       device is left; none: fail the job then\n"
+		"      --watchdog MS    a chunk on a card running longer than MS is run elsewhere\n"
+		"                       (default: 10x its usual time, at least 1 s)\n"
 		"  -v, --verbose        per-file ratio, devices used, MB/s\n"
 		"      --progress       progress meter on stderr even for short runs\n"
 		"  -q, --quiet          no warnings\n"
@@ -107,6 +117,9 @@ static int open_runtime(struct gz_cli *c)
 	ory_runtime_opts_init(&o);
 	o.devices = c->devices;
 	o.chunk_size = c->chunk_kib * 1024;
+	o.verify = (enum ory_verify)c->verify;
+	o.fallback_cpu = !c->no_fallback;
+	o.watchdog_ms = c->watchdog_ms;
 	o.log = log_line;
 	o.log_level = c->verbose ? ORY_LOG_INFO : ORY_LOG_WARN;
 	if (c->quiet)
@@ -141,9 +154,18 @@ static void report(struct gz_cli *c, const char *name, const struct ory_job_stat
 	for (unsigned i = 0; i < ory_runtime_device_count(c->rt); i++) {
 		struct ory_device_info d = { .struct_size = sizeof(d) };
 		ory_runtime_device_info(c->rt, i, &d);
+		if (d.reserve && !d.chunks)
+			continue;
 		fprintf(stderr, " %s=%llu", d.name, (unsigned long long)d.chunks);
+		if (d.failures || d.retries || d.quarantined)
+			fprintf(stderr, "(failed %llu, retried %llu, timed out %llu%s)",
+				(unsigned long long)d.failures, (unsigned long long)d.retries,
+				(unsigned long long)d.timeouts, d.quarantined ? ", quarantined" : "");
 	}
-	fprintf(stderr, " chunks\n");
+	fprintf(stderr, " chunks");
+	if (st->retries)
+		fprintf(stderr, ", %llu retries", (unsigned long long)st->retries);
+	fputc('\n', stderr);
 }
 
 /* Run the job for one input: in_fd -> out_fd (-1 for a test). Returns the library's code. */
@@ -353,7 +375,8 @@ int cmd_gzip(int argc, char **argv)
 	struct gz_cli c = {
 		.devices = "all", .level = 6, .chunk_kib = 1024, .suffix = ".gz",
 	};
-	enum { OPT_FAST = 256, OPT_BEST, OPT_DEVICES, OPT_PROGRESS };
+	enum { OPT_FAST = 256, OPT_BEST, OPT_DEVICES, OPT_PROGRESS, OPT_VERIFY, OPT_NO_VERIFY,
+	       OPT_FALLBACK, OPT_WATCHDOG };
 	static const struct option longs[] = {
 		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
 		{ "decompress", no_argument, NULL, 'd' },  { "uncompress", no_argument, NULL, 'd' },
@@ -367,6 +390,10 @@ int cmd_gzip(int argc, char **argv)
 		{ "processes", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },     { "quiet", no_argument, NULL, 'q' },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "verify", no_argument, NULL, OPT_VERIFY },
+		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
+		{ "fallback", required_argument, NULL, OPT_FALLBACK },
+		{ "watchdog", required_argument, NULL, OPT_WATCHDOG },
 		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
 	};
 	static char cpu_spec[32];
@@ -411,6 +438,23 @@ int cmd_gzip(int argc, char **argv)
 		case 'v': c.verbose = true; c.quiet = false; break;
 		case 'q': c.quiet = true; c.verbose = false; break;
 		case OPT_PROGRESS: c.progress = true; break;
+		case OPT_VERIFY: c.verify = ORY_VERIFY_ALL; break;
+		case OPT_NO_VERIFY: c.verify = ORY_VERIFY_NONE; break;
+		case OPT_FALLBACK:
+			if (strcmp(optarg, "cpu") && strcmp(optarg, "none")) {
+				msg("--fallback takes cpu or none, not '%s'", optarg);
+				return EXIT_ERR;
+			}
+			c.no_fallback = !strcmp(optarg, "none");
+			break;
+		case OPT_WATCHDOG:
+			errno = 0;
+			c.watchdog_ms = (unsigned)strtoul(optarg, &end, 10);
+			if (errno || *end || !c.watchdog_ms) {
+				msg("invalid watchdog '%s' (milliseconds, > 0)", optarg);
+				return EXIT_ERR;
+			}
+			break;
 		case 'h': gzip_usage(stdout); return EXIT_OK;
 		default:
 			if (optopt && optopt < 256)

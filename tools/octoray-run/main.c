@@ -66,8 +66,8 @@ static int cmd_devices(int argc, char **argv)
 	for (unsigned i = 0; i < ory_runtime_device_count(rt); i++) {
 		struct ory_device_info d = { .struct_size = sizeof(d) };
 		ory_runtime_device_info(rt, i, &d);
-		printf("  %-8s %-5s %-14s numa %-2d cpus %s\n", d.name, d.kind, d.location,
-		       d.numa_node, d.cpuset);
+		printf("  %-8s %-5s %-14s numa %-2d cpus %s%s\n", d.name, d.kind, d.location,
+		       d.numa_node, d.cpuset, d.reserve ? " (reserve: used when no other is left)" : "");
 	}
 	ory_runtime_destroy(rt);
 	return EXIT_OK;
