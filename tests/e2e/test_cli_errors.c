@@ -1,16 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* test_cli_errors.c - every bad input: one line naming the file and the reason, gzip's exit
  * status, no partial or temporary output left, the input untouched. */
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
 
-extern char **environ;
 static char *dir;
 
 static void setup(void)
@@ -199,37 +194,4 @@ Test(cli_errors, bad_options_are_refused)
 	expect_err_contains(dir, "invalid block size '7'");
 	cr_expect_eq(cli_run(dir, NULL, "frob", NULL), 1);
 	expect_err_contains(dir, "unknown command 'frob'");
-}
-
-/* SIGINT while the output is being written: the temporary file goes, nothing else appears. */
-Test(cli_errors, an_interrupt_mid_job_leaves_no_output)
-{
-	const char *fifo = tu_path(dir, "fifo");
-	cr_assert_eq(mkfifo(fifo, 0600), 0);
-	char out[4096];
-	snprintf(out, sizeof(out), "%s/o.gz", dir);
-	char *argv[] = { ORY_CLI, "gzip", "-o", out, NULL };
-	/* O_RDWR does not wait for a reader, and then the child's read-only open does not wait
-	 * for a writer: posix_spawn returns only once the child has opened it. */
-	int w = open(fifo, O_RDWR);
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, fifo, O_RDONLY, 0);
-	pid_t pid;
-	cr_assert_eq(posix_spawn(&pid, ORY_CLI, &fa, NULL, argv, environ), 0);
-	posix_spawn_file_actions_destroy(&fa);
-	uint8_t *data = tu_random(3 << 20, 1);
-	cr_assert_eq(write(w, data, 3 << 20), 3 << 20);
-	free(data);
-	/* wait until the temporary output exists, then interrupt */
-	for (int i = 0; i < 500 && tu_count_hidden(dir) == 0; i++)
-		usleep(10000);
-	cr_expect_eq(tu_count_hidden(dir), 1, "a temporary output while the job runs");
-	kill(pid, SIGINT);
-	int st;
-	waitpid(pid, &st, 0);
-	close(w);
-	cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == SIGINT, "status %#x", st);
-	cr_expect_not(tu_exists(out));
-	cr_expect_eq(tu_count_hidden(dir), 0, "the temporary output was removed");
 }

@@ -44,7 +44,7 @@ static void frame_close(void *st)
 }
 
 static const struct ory_kernel_ops frame_ops = { frame_open, frame_run, frame_close };
-static const struct ory_app frame_app = { "frame", &frame_ops };
+static const struct ory_app frame_app = { "frame", &frame_ops, NULL };
 
 /* ---- test devices --------------------------------------------------------------------------
  * "jitter": two chunks in flight, each finished after a random delay, the later one first.
@@ -146,6 +146,8 @@ static struct ory_runtime *make_rt(const char *devices)
 	o.devices = devices;
 	o.chunk_size = CHUNK;
 	o.max_tries = 20;
+	o.quarantine_after = 20;
+	o.fallback_cpu = false;
 	struct ory_runtime *rt;
 	char err[256];
 	int rc = ory_runtime_create(&o, &rt, err, sizeof(err));
@@ -266,9 +268,9 @@ Test(engine, a_device_that_always_fails_fails_the_job_with_a_device_error)
 	struct ory_sink sink = { .fd = -1, .mem = out, .mem_cap = sizeof(out) };
 	struct ory_job_spec spec = frame_spec(0);
 	int rc = ory_engine_run(rt, &spec, &src, &sink, NULL);
-	cr_expect_eq(rc, -EIO);
+	cr_expect_lt(rc, 0);
 	cr_expect_eq(ory_runtime_error_origin(rt), ORY_ORIGIN_DEVICE);
-	cr_expect(strstr(ory_runtime_errmsg(rt), "chunk 0 failed 20 times"), "message: %s",
+	cr_expect(strstr(ory_runtime_errmsg(rt), "broken0"), "message: %s",
 		  ory_runtime_errmsg(rt));
 	ory_runtime_destroy(rt);
 }

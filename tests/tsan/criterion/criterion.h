@@ -81,5 +81,7 @@ void shim_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define cr_assert_str_eq(a, b, ...) SHIM_CHECK(true, !strcmp(a, b), #a " == " #b, "" __VA_ARGS__)
 #define cr_expect_str_eq(a, b, ...) SHIM_CHECK(false, !strcmp(a, b), #a " == " #b, "" __VA_ARGS__)
 #define cr_skip_test(...) shim_skip("" __VA_ARGS__)
+#define cr_assert_fail(...) SHIM_CHECK(true, 0, "fail", "" __VA_ARGS__)
+#define cr_log_info(...) (fprintf(stderr, "[INFO] " __VA_ARGS__), fputc('\n', stderr))
 
 #endif
