@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cnv_kern_avx2.c - the AVX2 kernels, and the input conversion the AVX-512 path shares.
+ *
+ * Same lanes-are-channels scheme as AVX-512 on half the width: a ymm is one fan-in word of 4
+ * output channels. AVX2 has no vector popcount, so XOR results go through the nibble table
+ * (VPSHUFB) into per-byte counts, which add up for at most 31 words (8 per word, 255 max) before
+ * VPSADBW folds them into the 64-bit lanes. Layer 0 is VPMADDUBSW on tap pairs, 16 channels of
+ * 16-bit sums per ymm.
+ */
+#pragma GCC target("avx2,popcnt")
+#include <immintrin.h>
+#include <string.h>
+
+#include "cnv_internal.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+void cnv_input_avx2(struct cnv_scratch *s, const uint8_t *img, enum cnv_layout layout)
+{
+	const __m256i one = _mm256_set1_epi8(1);
+	if (layout == CNV_HWC) {
+		for (int i = 0; i < CNV_IMAGE_BYTES; i += 32) {
+			__m256i p = _mm256_loadu_si256((const __m256i *)(img + i));
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(p, 7), one);
+			_mm256_store_si256((__m256i *)(s->u + i), _mm256_adds_epu8(p, hi));
+		}
+	} else {
+		for (int c = 0; c < 3; c++)
+			for (int i = 0; i < 1024; i++)
+				s->u[i * 3 + c] = cnv_pixel_u(img[c * 1024 + i]);
+	}
+	for (int y = 0; y < 30; y++)
+		for (int x = 0; x < 30; x++) {
+			const uint8_t *b = s->u + y * 96 + (x + 2) * 3 + 2;
+			s->v[y * 30 + x] =
+				(uint32_t)b[0] | (uint32_t)b[96] << 8 | (uint32_t)b[192] << 16;
+		}
+}
+
+static inline __m256i bcast16(const void *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return _mm256_set1_epi16((short)v);
+}
+
+/* 32 compare results (two ymm of 16-bit all-ones/zero) as a 32-bit mask in channel order. */
+static inline uint32_t mask16x2(__m256i c0, __m256i c1)
+{
+	__m256i b = _mm256_permute4x64_epi64(_mm256_packs_epi16(c0, c1), 0xd8);
+	return (uint32_t)_mm256_movemask_epi8(b);
+}
+
+static void layer0_avx2(const struct cnv_model *m, const struct cnv_scratch *s, uint64_t *out)
+{
+	for (int y = 0; y < 30; y++)
+		for (int x = 0; x < 30; x++) {
+			__m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(),
+					  _mm256_setzero_si256(), _mm256_setzero_si256()};
+#pragma GCC unroll 14
+			for (int p = 0; p < CNV_L0_TAPS / 2; p++) {
+				const int k = p / 2;
+				__m256i u = k < 6 ? bcast16(s->u + (y + k / 2) * 96 + 3 * x +
+							    4 * (k % 2) + 2 * (p % 2))
+						  : bcast16((const uint8_t *)&s->v[y * 30 + x] +
+							    2 * (p % 2));
+#pragma GCC unroll 4
+				for (int b = 0; b < 4; b++) {
+					__m256i w = _mm256_load_si256(
+						(const __m256i *)(m->w0p + (b * 14 + p) * 32));
+					acc[b] = _mm256_add_epi16(acc[b],
+								  _mm256_maddubs_epi16(u, w));
+				}
+			}
+			uint64_t lo = mask16x2(
+				_mm256_cmpgt_epi16(acc[0],
+						   _mm256_load_si256((const __m256i *)m->t0s)),
+				_mm256_cmpgt_epi16(
+					acc[1], _mm256_load_si256((const __m256i *)(m->t0s + 16))));
+			uint64_t hi = mask16x2(
+				_mm256_cmpgt_epi16(
+					acc[2], _mm256_load_si256((const __m256i *)(m->t0s + 32))),
+				_mm256_cmpgt_epi16(
+					acc[3], _mm256_load_si256((const __m256i *)(m->t0s + 48))));
+			out[y * 30 + x] = lo | hi << 32;
+		}
+}
+
+/* Per-byte popcount of a ^ b, added to acc. */
+INLINE __m256i popadd(__m256i acc, __m256i a, __m256i b)
+{
+	const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1,
+					     1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+	const __m256i low = _mm256_set1_epi8(0x0f);
+	__m256i v = _mm256_xor_si256(a, b);
+	__m256i lo = _mm256_shuffle_epi8(lut, _mm256_and_si256(v, low));
+	__m256i hi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low));
+	return _mm256_add_epi8(acc, _mm256_add_epi8(lo, hi));
+}
+
+/* 4 output bits: four 64-bit mismatch counts below their thresholds. */
+INLINE unsigned fire4(__m256i cnt, const int64_t *tk)
+{
+	__m256i lt = _mm256_cmpgt_epi64(_mm256_load_si256((const __m256i *)tk), cnt);
+	return (unsigned)_mm256_movemask_pd(_mm256_castsi256_pd(lt));
+}
+
+/* k x k binary conv (k = 1, dim = 1 for FC) over cw words per pixel into groups x 8 channels;
+ * at most 36 fan-in words, counted in bytes in two runs of at most 18. P pixels per block. */
+INLINE void conv_avx2(const uint64_t *restrict in, const uint64_t *restrict wk,
+		      const int64_t *restrict tk, uint64_t *restrict out, const int dim,
+		      const int k, const int cw, const int groups, const int P)
+{
+	const int od = dim - k + 1, nw = k * k * cw;
+	uint8_t *ob = (uint8_t *)out;
+	for (int g = 0; g < groups; g++) {
+		const uint64_t *wg = wk + g * nw * 8;
+		for (int y = 0; y < od; y++)
+			for (int x0 = 0; x0 < od; x0 += P) {
+				const uint64_t *px = in + (y * dim + x0) * cw;
+				__m256i c64[4][2], b8[4][2];
+#pragma GCC unroll 4
+				for (int p = 0; p < P; p++)
+					for (int h = 0; h < 2; h++)
+						c64[p][h] = b8[p][h] = _mm256_setzero_si256();
+#pragma GCC unroll 36
+				for (int t = 0; t < nw; t++) {
+					const int ky = t / (k * cw), kx = t / cw % k, c = t % cw;
+					__m256i w0 =
+						_mm256_load_si256((const __m256i *)(wg + t * 8));
+					__m256i w1 = _mm256_load_si256(
+						(const __m256i *)(wg + t * 8 + 4));
+#pragma GCC unroll 4
+					for (int p = 0; p < P; p++) {
+						__m256i x = _mm256_set1_epi64x((
+							long long)px[(ky * dim + kx + p) * cw + c]);
+						b8[p][0] = popadd(b8[p][0], x, w0);
+						b8[p][1] = popadd(b8[p][1], x, w1);
+						if (t == 17 && nw > 18) {
+							for (int h = 0; h < 2; h++) {
+								c64[p][h] = _mm256_sad_epu8(
+									b8[p][h],
+									_mm256_setzero_si256());
+								b8[p][h] = _mm256_setzero_si256();
+							}
+						}
+					}
+				}
+#pragma GCC unroll 4
+				for (int p = 0; p < P; p++) {
+					unsigned bits = 0;
+					for (int h = 0; h < 2; h++) {
+						__m256i cnt = _mm256_sad_epu8(
+							b8[p][h], _mm256_setzero_si256());
+						if (nw > 18)
+							cnt = _mm256_add_epi64(cnt, c64[p][h]);
+						bits |= fire4(cnt, tk + g * 8 + 4 * h) << 4 * h;
+					}
+					ob[(y * od + x0 + p) * groups + g] = (uint8_t)bits;
+				}
+			}
+	}
+}
+
+static void scores_avx2(const uint64_t *in, const uint64_t *wk, uint16_t *scores)
+{
+	__m256i b[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+			_mm256_setzero_si256()};
+	for (int t = 0; t < 8; t++) {
+		__m256i x = _mm256_set1_epi64x((long long)in[t]);
+		for (int q = 0; q < 4; q++)
+			b[q] = popadd(b[q], x,
+				      _mm256_load_si256((const __m256i *)(wk + (q / 2) * 64 +
+									  t * 8 + (q % 2) * 4)));
+	}
+	uint64_t s[16];
+#pragma GCC unroll 4
+	for (int q = 0; q < 4; q++)
+		_mm256_storeu_si256((__m256i *)(s + 4 * q),
+				    _mm256_sad_epu8(b[q], _mm256_setzero_si256()));
+	for (int c = 0; c < CNV_CLASSES; c++)
+		scores[c] = (uint16_t)(512 - s[c]);
+}
+
+void cnv_forward_avx2(const struct cnv_model *m, struct cnv_scratch *s, const uint8_t *img,
+		      enum cnv_layout layout, uint16_t *scores, uint64_t *prof)
+{
+	uint64_t t = prof ? cnv_now_ns() : 0;
+	cnv_input_avx2(s, img, layout);
+	cnv_stage_end(prof, CNV_STAGE_INPUT, &t);
+	layer0_avx2(m, s, s->a0);
+	cnv_stage_end(prof, CNV_STAGE_L0, &t);
+	conv_avx2(s->a0, m->wk[1], m->tk[1], s->a1, 30, 3, 1, 8, 4);
+	cnv_pool(s->a1, 28, 1, s->p1);
+	cnv_stage_end(prof, CNV_STAGE_L0 + 1, &t);
+	conv_avx2(s->p1, m->wk[2], m->tk[2], s->a2, 14, 3, 1, 16, 4);
+	cnv_stage_end(prof, CNV_STAGE_L0 + 2, &t);
+	conv_avx2(s->a2, m->wk[3], m->tk[3], s->a3, 12, 3, 2, 16, 2);
+	cnv_pool(s->a3, 10, 2, s->p3);
+	cnv_stage_end(prof, CNV_STAGE_L0 + 3, &t);
+	conv_avx2(s->p3, m->wk[4], m->tk[4], s->a4, 5, 3, 2, 32, 3);
+	cnv_stage_end(prof, CNV_STAGE_L0 + 4, &t);
+	conv_avx2(s->a4, m->wk[5], m->tk[5], s->a5, 3, 3, 4, 32, 1);
+	cnv_stage_end(prof, CNV_STAGE_L0 + 5, &t);
+	conv_avx2(s->a5, m->wk[6], m->tk[6], s->a6, 1, 1, 4, 64, 1);
+	cnv_stage_end(prof, CNV_STAGE_L0 + 6, &t);
+	conv_avx2(s->a6, m->wk[7], m->tk[7], s->a7, 1, 1, 8, 64, 1);
+	cnv_stage_end(prof, CNV_STAGE_L0 + 7, &t);
+	scores_avx2(s->a7, m->wk[8], scores);
+	cnv_stage_end(prof, CNV_STAGE_L0 + 8, &t);
+}
