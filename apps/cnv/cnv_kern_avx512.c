@@ -16,6 +16,35 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+/*
+ * acc + popcount(w ^ broadcast(*x)) per 64-bit lane, as one asm unit. Written with intrinsics,
+ * gcc notices that neighbouring pixels share input words, hoists the XOR/POPCNT of every use of
+ * a broadcast together and spills dozens of results to the stack (it did: 234 stack accesses in
+ * layer 1); the opaque unit keeps each triple's temporary in one register and the broadcast
+ * folded into the XOR.
+ */
+INLINE __m512i xpa(__m512i acc, __m512i w, const uint64_t *x)
+{
+	__m512i t;
+	__asm__("vpxorq %[x]%{1to8%}, %[w], %[t]\n\t"
+		"vpopcntq %[t], %[t]\n\t"
+		"vpaddq %[t], %[a], %[a]"
+		: [a] "+v"(acc), [t] "=&v"(t)
+		: [w] "v"(w), [x] "m"(*x));
+	return acc;
+}
+
+/* popcount(w ^ broadcast(*x)): the first tap of a chain. */
+INLINE __m512i xp(__m512i w, const uint64_t *x)
+{
+	__m512i t;
+	__asm__("vpxorq %[x]%{1to8%}, %[w], %[t]\n\t"
+		"vpopcntq %[t], %[t]"
+		: [t] "=v"(t)
+		: [w] "v"(w), [x] "m"(*x));
+	return t;
+}
+
 static inline __m512i bcast32(const void *p)
 {
 	uint32_t v;
@@ -92,11 +121,9 @@ INLINE void conv3_avx512(const uint64_t *restrict in, const uint64_t *restrict w
 					const int ky = t / (3 * cw), kx = t / cw % 3, c = t % cw;
 #pragma GCC unroll 14
 					for (int p = 0; p < P; p++) {
-						__m512i x = _mm512_set1_epi64((
-							long long)px[(ky * dim + kx + p) * cw + c]);
-						__m512i v = _mm512_popcnt_epi64(
-							_mm512_xor_si512(w[t], x));
-						acc[p] = t ? _mm512_add_epi64(acc[p], v) : v;
+						const uint64_t *x =
+							px + (ky * dim + kx + p) * cw + c;
+						acc[p] = t ? xpa(acc[p], w[t], x) : xp(w[t], x);
 					}
 				}
 #pragma GCC unroll 14
