@@ -99,6 +99,36 @@ INLINE __m256i popadd(__m256i acc, __m256i a, __m256i b)
 	return _mm256_add_epi8(acc, _mm256_add_epi8(lo, hi));
 }
 
+/*
+ * Both halves of a group for one input word: *b0 += bytecount(w0 ^ bcast(*x)), same for w1.
+ * One asm unit for the reason given in cnv_kern_avx512.c (xpa): with intrinsics gcc shares the
+ * broadcasts between neighbouring pixels, runs far ahead and spills (2237 stack accesses).
+ */
+INLINE void popadd2(__m256i *b0, __m256i *b1, __m256i w0, __m256i w1, __m256i lut, __m256i low,
+		    const uint64_t *x)
+{
+	__m256i t0, t1, t2;
+	__asm__("vpbroadcastq %[x], %[t0]\n\t"
+		"vpxor %[w0], %[t0], %[t1]\n\t"
+		"vpxor %[w1], %[t0], %[t0]\n\t"
+		"vpand %[low], %[t1], %[t2]\n\t"
+		"vpsrlw $4, %[t1], %[t1]\n\t"
+		"vpand %[low], %[t1], %[t1]\n\t"
+		"vpshufb %[t2], %[lut], %[t2]\n\t"
+		"vpshufb %[t1], %[lut], %[t1]\n\t"
+		"vpaddb %[t2], %[a0], %[a0]\n\t"
+		"vpaddb %[t1], %[a0], %[a0]\n\t"
+		"vpand %[low], %[t0], %[t2]\n\t"
+		"vpsrlw $4, %[t0], %[t0]\n\t"
+		"vpand %[low], %[t0], %[t0]\n\t"
+		"vpshufb %[t2], %[lut], %[t2]\n\t"
+		"vpshufb %[t0], %[lut], %[t0]\n\t"
+		"vpaddb %[t2], %[a1], %[a1]\n\t"
+		"vpaddb %[t0], %[a1], %[a1]"
+		: [a0] "+x"(*b0), [a1] "+x"(*b1), [t0] "=&x"(t0), [t1] "=&x"(t1), [t2] "=&x"(t2)
+		: [w0] "x"(w0), [w1] "x"(w1), [lut] "x"(lut), [low] "x"(low), [x] "m"(*x));
+}
+
 /* 4 output bits: four 64-bit mismatch counts below their thresholds. */
 INLINE unsigned fire4(__m256i cnt, const int64_t *tk)
 {
@@ -113,6 +143,9 @@ INLINE void conv_avx2(const uint64_t *restrict in, const uint64_t *restrict wk,
 		      const int k, const int cw, const int groups, const int P)
 {
 	const int od = dim - k + 1, nw = k * k * cw;
+	const __m256i lut = _mm256_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1,
+					     1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
+	const __m256i low = _mm256_set1_epi8(0x0f);
 	uint8_t *ob = (uint8_t *)out;
 	for (int g = 0; g < groups; g++) {
 		const uint64_t *wg = wk + g * nw * 8;
@@ -133,10 +166,8 @@ INLINE void conv_avx2(const uint64_t *restrict in, const uint64_t *restrict wk,
 						(const __m256i *)(wg + t * 8 + 4));
 #pragma GCC unroll 4
 					for (int p = 0; p < P; p++) {
-						__m256i x = _mm256_set1_epi64x((
-							long long)px[(ky * dim + kx + p) * cw + c]);
-						b8[p][0] = popadd(b8[p][0], x, w0);
-						b8[p][1] = popadd(b8[p][1], x, w1);
+						popadd2(&b8[p][0], &b8[p][1], w0, w1, lut, low,
+							px + (ky * dim + kx + p) * cw + c);
 						if (t == 17 && nw > 18) {
 							for (int h = 0; h < 2; h++) {
 								c64[p][h] = _mm256_sad_epu8(
