@@ -55,8 +55,11 @@ struct cnv_model {
 	 * sum(w), so thr < 2A becomes acc > t0 = floor((thr + 256 * sum(w)) / 2), clamped into
 	 * the accumulator's reach so it also fits 16 bits. w0[((b * 7 + k) * 16 + c) * 4 + i] is
 	 * the weight of tap 4k + i for channel 16 b + c (0 for the pad tap). w0p holds the same
-	 * weights as tap pairs, [((b * 14 + p) * 16 + c) * 2 + i], for 16-bit multiply-add. */
+	 * weights as tap pairs, [((b * 14 + p) * 16 + c) * 2 + i], for 16-bit multiply-add.
+	 * w0m[j * 64 + ch] is 0xffff where tap j of channel ch is +1 (else 0), for the portable
+	 * path's sum of the +1 taps, S+ (then acc = 2 S+ - sum of all taps). */
 	int8_t *w0, *w0p;
+	uint16_t *w0m;
 	int32_t *t0;
 	int16_t *t0s;
 };

@@ -27,6 +27,8 @@ static void input_scalar(struct cnv_scratch *s, const uint8_t *img, enum cnv_lay
 		}
 }
 
+/* acc = sum of w * u over the 27 taps = 2 S+ - S, with S+ the sum over the +1 taps: masked
+ * 16-bit adds (at most 27 * 255), which the compiler vectorises with whatever the target has. */
 static void layer0_scalar(const struct cnv_model *m, const struct cnv_scratch *s, uint64_t *out)
 {
 	for (unsigned y = 0; y < 30; y++)
@@ -36,26 +38,30 @@ static void layer0_scalar(const struct cnv_model *m, const struct cnv_scratch *s
 				memcpy(tap + 4 * k, s->u + (y + k / 2) * 96 + 3 * x + 4 * (k % 2),
 				       4);
 			memcpy(tap + 24, &s->v[y * 30 + x], 4);
-			uint64_t bits = 0;
-			for (unsigned ch = 0; ch < 64; ch++) {
-				const int8_t *w =
-					m->w0 + (ch / 16) * CNV_L0_GROUPS * 64 + ch % 16 * 4;
-				int32_t acc = 0;
-				for (unsigned k = 0; k < CNV_L0_GROUPS; k++)
-					for (unsigned i = 0; i < 4; i++)
-						acc += w[k * 64 + i] * tap[4 * k + i];
-				bits |= (uint64_t)(acc > m->t0[ch]) << ch;
+			uint16_t sp[64] = {0};
+			int sum = 0;
+			for (unsigned j = 0; j < CNV_L0_TAPS - 1; j++) {
+				uint16_t u = tap[j];
+				const uint16_t *mask = m->w0m + j * 64;
+				sum += u;
+				for (unsigned ch = 0; ch < 64; ch++)
+					sp[ch] += u & mask[ch];
 			}
+			uint64_t bits = 0;
+			for (unsigned ch = 0; ch < 64; ch++)
+				bits |= (uint64_t)(2 * sp[ch] - sum > m->t0[ch]) << ch;
 			out[y * 30 + x] = bits;
 		}
 }
 
 /* A k x k binary convolution (k = 1 and dim = 1 for the FC layers) over channel-last bit
- * vectors of cw words per pixel; groups = output channels / 8. */
-static void conv_scalar(const uint64_t *in, unsigned dim, unsigned k, unsigned cw,
-			const uint64_t *wk, const int64_t *tk, unsigned groups, uint64_t *out)
+ * vectors of cw words per pixel; groups = output channels / 8. Inlined with constant shapes so
+ * the word loops unroll. */
+static inline __attribute__((always_inline)) void
+conv_scalar(const uint64_t *in, const unsigned dim, const unsigned k, const unsigned cw,
+	    const uint64_t *wk, const int64_t *tk, const unsigned groups, uint64_t *out)
 {
-	unsigned od = dim - k + 1, nw = k * k * cw, ocw = groups / 8;
+	const unsigned od = dim - k + 1, nw = k * k * cw, ocw = groups / 8;
 	uint64_t win[36];
 	for (unsigned y = 0; y < od; y++)
 		for (unsigned x = 0; x < od; x++) {
@@ -64,16 +70,20 @@ static void conv_scalar(const uint64_t *in, unsigned dim, unsigned k, unsigned c
 				       k * cw * sizeof(uint64_t));
 			uint64_t *o = out + (y * od + x) * ocw;
 			memset(o, 0, ocw * sizeof(uint64_t));
-			for (unsigned g = 0; g < groups; g++)
-				for (unsigned l = 0; l < 8; l++) {
-					const uint64_t *w = wk + g * nw * 8 + l;
-					unsigned acc = 0;
-					for (unsigned t = 0; t < nw; t++)
-						acc += (unsigned)__builtin_popcountll(w[t * 8] ^
-										      win[t]);
-					o[g / 8] |= (uint64_t)(acc < tk[g * 8 + l])
-						    << (g % 8 * 8 + l);
-				}
+			for (unsigned g = 0; g < groups; g++) {
+				/* 8 channels at once: each window word is loaded once, and
+				 * the weights of a word are 8 consecutive words */
+				const uint64_t *w = wk + g * nw * 8;
+				unsigned acc[8] = {0};
+				for (unsigned t = 0; t < nw; t++)
+					for (unsigned l = 0; l < 8; l++)
+						acc[l] += (unsigned)__builtin_popcountll(
+							w[t * 8 + l] ^ win[t]);
+				unsigned bits = 0;
+				for (unsigned l = 0; l < 8; l++)
+					bits |= (unsigned)(acc[l] < tk[g * 8 + l]) << l;
+				o[g / 8] |= (uint64_t)bits << (g % 8 * 8);
+			}
 		}
 }
 

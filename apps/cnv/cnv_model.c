@@ -77,6 +77,7 @@ void cnv_model_free(struct cnv_model *m)
 	}
 	free(m->w0);
 	free(m->w0p);
+	free(m->w0m);
 	free(m->t0);
 	free(m->t0s);
 	free(m);
@@ -129,9 +130,10 @@ static int prepare_l0(struct cnv_model *m)
 {
 	m->w0 = zalloc64(4 * CNV_L0_GROUPS * 16 * 4);
 	m->w0p = zalloc64(4 * CNV_L0_TAPS / 2 * 16 * 2);
+	m->w0m = zalloc64(CNV_L0_TAPS * 64 * sizeof(uint16_t));
 	m->t0 = zalloc64(64 * sizeof(int32_t));
 	m->t0s = zalloc64(64 * sizeof(int16_t));
-	if (!m->w0 || !m->w0p || !m->t0 || !m->t0s)
+	if (!m->w0 || !m->w0p || !m->w0m || !m->t0 || !m->t0s)
 		return -ENOMEM;
 	for (int ch = 0; ch < 64; ch++) {
 		int b = ch / 16, c = ch % 16, wsum = 0;
@@ -143,6 +145,7 @@ static int prepare_l0(struct cnv_model *m)
 			}
 			m->w0[((b * CNV_L0_GROUPS + j / 4) * 16 + c) * 4 + j % 4] = (int8_t)w;
 			m->w0p[((b * (CNV_L0_TAPS / 2) + j / 2) * 16 + c) * 2 + j % 2] = (int8_t)w;
+			m->w0m[j * 64 + ch] = w > 0 ? 0xffff : 0;
 		}
 		int64_t t = floor_div2((int64_t)m->thr[0][ch] + 256 * (int64_t)wsum);
 		if (t < -L0_ACC_MAX - 1)
