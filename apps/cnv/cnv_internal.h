@@ -78,6 +78,7 @@ int cnv_model_check_thresholds(const struct cnv_model *m, const char *what, char
 struct cnv_scratch {
 	uint8_t u[CNV_IMAGE_BYTES + 64] __attribute__((aligned(64)));
 	uint32_t v[30 * 30 + 16] __attribute__((aligned(64)));
+	uint8_t b[1024 + 64] __attribute__((aligned(64))); /* SIMD input: u of the B plane */
 	uint64_t a0[30 * 30] __attribute__((aligned(64)));
 	uint64_t a1[28 * 28] __attribute__((aligned(64)));
 	uint64_t p1[14 * 14] __attribute__((aligned(64)));

@@ -16,26 +16,101 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+#define Z 0x80 /* VPSHUFB: zero this byte */
+/* 16 pixels' R, G, B bytes -> 48 HWC bytes: chunk k byte i (q = 16 k + i) takes byte q / 3 of
+ * channel q % 3. */
+static const uint8_t interleave[3][3][16] = {
+	{{0, Z, Z, 1, Z, Z, 2, Z, Z, 3, Z, Z, 4, Z, Z, 5},
+	 {Z, 0, Z, Z, 1, Z, Z, 2, Z, Z, 3, Z, Z, 4, Z, Z},
+	 {Z, Z, 0, Z, Z, 1, Z, Z, 2, Z, Z, 3, Z, Z, 4, Z}},
+	{{Z, Z, 6, Z, Z, 7, Z, Z, 8, Z, Z, 9, Z, Z, 10, Z},
+	 {5, Z, Z, 6, Z, Z, 7, Z, Z, 8, Z, Z, 9, Z, Z, 10},
+	 {Z, 5, Z, Z, 6, Z, Z, 7, Z, Z, 8, Z, Z, 9, Z, Z}},
+	{{Z, 11, Z, Z, 12, Z, Z, 13, Z, Z, 14, Z, Z, 15, Z, Z},
+	 {Z, Z, 11, Z, Z, 12, Z, Z, 13, Z, Z, 14, Z, Z, 15, Z},
+	 {10, Z, Z, 11, Z, Z, 12, Z, Z, 13, Z, Z, 14, Z, Z, 15}}};
+/* 48 HWC bytes -> the 16 B bytes: byte i is byte 3 i + 2, found in chunk (3 i + 2) / 16. */
+static const uint8_t deinterleave_b[3][16] = {{2, 5, 8, 11, 14, Z, Z, Z, Z, Z, Z, Z, Z, Z, Z, Z},
+					      {Z, Z, Z, Z, Z, 1, 4, 7, 10, 13, Z, Z, Z, Z, Z, Z},
+					      {Z, Z, Z, Z, Z, Z, Z, Z, Z, Z, 0, 3, 6, 9, 12, 15}};
+#undef Z
+
+/* u = q + 128 for 32 pixels: p + (p >= 128), saturating (cnv_pixel_u). */
+static inline __m256i pixel_u32(__m256i p)
+{
+	__m256i hi = _mm256_and_si256(_mm256_srli_epi16(p, 7), _mm256_set1_epi8(1));
+	return _mm256_adds_epu8(p, hi);
+}
+
+static inline __m256i lanes2(const uint8_t *m16)
+{
+	return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m16));
+}
+
+/* The V dwords: {B(y, x + 2), B(y + 1, x + 2), B(y + 2, x + 2), 0} from the B plane. Rows are
+ * written 32 wide; the 2 extra dwords land in the next row, which is written after. */
+static void build_v(struct cnv_scratch *s)
+{
+	const __m128i zero = _mm_setzero_si128();
+	for (int y = 0; y < 30; y++)
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *b = s->b + y * 32 + 2 + 16 * h;
+			__m128i r0 = _mm_loadu_si128((const __m128i *)b);
+			__m128i r1 = _mm_loadu_si128((const __m128i *)(b + 32));
+			__m128i r2 = _mm_loadu_si128((const __m128i *)(b + 64));
+			__m128i lo = _mm_unpacklo_epi8(r0, r1), hi = _mm_unpackhi_epi8(r0, r1);
+			__m128i z0 = _mm_unpacklo_epi8(r2, zero), z1 = _mm_unpackhi_epi8(r2, zero);
+			__m128i *v = (__m128i *)(s->v + y * 30 + 16 * h);
+			_mm_storeu_si128(v, _mm_unpacklo_epi16(lo, z0));
+			_mm_storeu_si128(v + 1, _mm_unpackhi_epi16(lo, z0));
+			_mm_storeu_si128(v + 2, _mm_unpacklo_epi16(hi, z1));
+			_mm_storeu_si128(v + 3, _mm_unpackhi_epi16(hi, z1));
+		}
+}
+
 void cnv_input_avx2(struct cnv_scratch *s, const uint8_t *img, enum cnv_layout layout)
 {
-	const __m256i one = _mm256_set1_epi8(1);
 	if (layout == CNV_HWC) {
-		for (int i = 0; i < CNV_IMAGE_BYTES; i += 32) {
-			__m256i p = _mm256_loadu_si256((const __m256i *)(img + i));
-			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(p, 7), one);
-			_mm256_store_si256((__m256i *)(s->u + i), _mm256_adds_epu8(p, hi));
+		for (int i = 0; i < CNV_IMAGE_BYTES; i += 32)
+			_mm256_store_si256(
+				(__m256i *)(s->u + i),
+				pixel_u32(_mm256_loadu_si256((const __m256i *)(img + i))));
+		const __m128i d0 = _mm_loadu_si128((const __m128i *)deinterleave_b[0]),
+			      d1 = _mm_loadu_si128((const __m128i *)deinterleave_b[1]),
+			      d2 = _mm_loadu_si128((const __m128i *)deinterleave_b[2]);
+		for (int i = 0; i < 1024; i += 16) {
+			const __m128i *u = (const __m128i *)(s->u + 3 * i);
+			__m128i b = _mm_or_si128(_mm_shuffle_epi8(_mm_load_si128(u), d0),
+						 _mm_shuffle_epi8(_mm_load_si128(u + 1), d1));
+			b = _mm_or_si128(b, _mm_shuffle_epi8(_mm_load_si128(u + 2), d2));
+			_mm_store_si128((__m128i *)(s->b + i), b);
 		}
 	} else {
-		for (int c = 0; c < 3; c++)
-			for (int i = 0; i < 1024; i++)
-				s->u[i * 3 + c] = cnv_pixel_u(img[c * 1024 + i]);
-	}
-	for (int y = 0; y < 30; y++)
-		for (int x = 0; x < 30; x++) {
-			const uint8_t *b = s->u + y * 96 + (x + 2) * 3 + 2;
-			s->v[y * 30 + x] =
-				(uint32_t)b[0] | (uint32_t)b[96] << 8 | (uint32_t)b[192] << 16;
+		__m256i m[3][3];
+		for (int k = 0; k < 3; k++)
+			for (int c = 0; c < 3; c++)
+				m[k][c] = lanes2(interleave[k][c]);
+		/* the two 128-bit lanes interleave pixels 0-15 and 16-31 independently */
+		for (int i = 0; i < 1024; i += 32) {
+			__m256i r = pixel_u32(_mm256_loadu_si256((const __m256i *)(img + i)));
+			__m256i g =
+				pixel_u32(_mm256_loadu_si256((const __m256i *)(img + 1024 + i)));
+			__m256i b =
+				pixel_u32(_mm256_loadu_si256((const __m256i *)(img + 2048 + i)));
+			_mm256_store_si256((__m256i *)(s->b + i), b);
+			__m256i o[3];
+			for (int k = 0; k < 3; k++)
+				o[k] = _mm256_or_si256(
+					_mm256_or_si256(_mm256_shuffle_epi8(r, m[k][0]),
+							_mm256_shuffle_epi8(g, m[k][1])),
+					_mm256_shuffle_epi8(b, m[k][2]));
+			__m256i *u = (__m256i *)(s->u + 3 * i);
+			_mm256_store_si256(u, _mm256_permute2x128_si256(o[0], o[1], 0x20));
+			_mm256_store_si256(u + 1, _mm256_permute2x128_si256(o[2], o[0], 0x30));
+			_mm256_store_si256(u + 2, _mm256_permute2x128_si256(o[1], o[2], 0x31));
 		}
+	}
+	build_v(s);
 }
 
 static inline __m256i bcast16(const void *p)
