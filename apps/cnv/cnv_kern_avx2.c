@@ -113,11 +113,30 @@ void cnv_input_avx2(struct cnv_scratch *s, const uint8_t *img, enum cnv_layout l
 	build_v(s);
 }
 
-static inline __m256i bcast16(const void *p)
+/*
+ * acc[b] += maddubs(broadcast tap pair *u2, weights of channel block b) for the 4 blocks, as one
+ * asm unit: with intrinsics gcc reassociates the 56 products of a pixel into a tree and spills
+ * them.
+ */
+static inline __attribute__((always_inline)) void madd4(__m256i acc[4], const uint8_t *u2,
+							const int8_t *w)
 {
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return _mm256_set1_epi16((short)v);
+	__m256i t, p;
+	__asm__("vpbroadcastw %[u], %[t]\n\t"
+		"vpmaddubsw %[w0], %[t], %[p]\n\t"
+		"vpaddw %[p], %[a0], %[a0]\n\t"
+		"vpmaddubsw %[w1], %[t], %[p]\n\t"
+		"vpaddw %[p], %[a1], %[a1]\n\t"
+		"vpmaddubsw %[w2], %[t], %[p]\n\t"
+		"vpaddw %[p], %[a2], %[a2]\n\t"
+		"vpmaddubsw %[w3], %[t], %[p]\n\t"
+		"vpaddw %[p], %[a3], %[a3]"
+		: [a0] "+x"(acc[0]), [a1] "+x"(acc[1]), [a2] "+x"(acc[2]), [a3] "+x"(acc[3]),
+		  [t] "=&x"(t), [p] "=&x"(p)
+		: [u] "m"(*(const uint16_t *)u2), [w0] "m"(*(const __m256i *)w),
+		  [w1] "m"(*(const __m256i *)(w + 14 * 32)),
+		  [w2] "m"(*(const __m256i *)(w + 28 * 32)),
+		  [w3] "m"(*(const __m256i *)(w + 42 * 32)));
 }
 
 /* 32 compare results (two ymm of 16-bit all-ones/zero) as a 32-bit mask in channel order. */
@@ -136,17 +155,11 @@ static void layer0_avx2(const struct cnv_model *m, const struct cnv_scratch *s, 
 #pragma GCC unroll 14
 			for (int p = 0; p < CNV_L0_TAPS / 2; p++) {
 				const int k = p / 2;
-				__m256i u = k < 6 ? bcast16(s->u + (y + k / 2) * 96 + 3 * x +
-							    4 * (k % 2) + 2 * (p % 2))
-						  : bcast16((const uint8_t *)&s->v[y * 30 + x] +
-							    2 * (p % 2));
-#pragma GCC unroll 4
-				for (int b = 0; b < 4; b++) {
-					__m256i w = _mm256_load_si256(
-						(const __m256i *)(m->w0p + (b * 14 + p) * 32));
-					acc[b] = _mm256_add_epi16(acc[b],
-								  _mm256_maddubs_epi16(u, w));
-				}
+				const uint8_t *u2 =
+					k < 6 ? s->u + (y + k / 2) * 96 + 3 * x + 4 * (k % 2) +
+							2 * (p % 2)
+					      : (const uint8_t *)&s->v[y * 30 + x] + 2 * (p % 2);
+				madd4(acc, u2, m->w0p + p * 32);
 			}
 			uint64_t lo = mask16x2(
 				_mm256_cmpgt_epi16(acc[0],
