@@ -59,7 +59,9 @@ static inline __m512i bcast32(const void *p)
  */
 static void layer0_avx512(const struct cnv_model *m, const struct cnv_scratch *s, uint64_t *out)
 {
-	uint16_t *o16 = (uint16_t *)out;
+	/* 16 channels' bits go straight into the pixel's uint64_t; may_alias makes that legal */
+	typedef uint16_t __attribute__((may_alias)) u16_alias;
+	u16_alias *o16 = (u16_alias *)out;
 	for (int h = 0; h < 2; h++) {
 		__m512i w[2][CNV_L0_GROUPS], t[2];
 		for (int b = 0; b < 2; b++) {
