@@ -136,26 +136,48 @@ INLINE void conv3_avx512(const uint64_t *restrict in, const uint64_t *restrict w
 	}
 }
 
+/* a[i] += popcount(broadcast(*x) ^ w_i) for 4 weight vectors in memory: one broadcast serves 4
+ * groups. One asm unit, else gcc hoists all broadcasts of a layer out of the group loop. */
+INLINE void xpa4(__m512i a[4], const uint64_t *x, const uint64_t *w, const int stride)
+{
+	__m512i xb, t;
+	__asm__("vpbroadcastq %[x], %[xb]\n\t"
+		"vpxorq %[w0], %[xb], %[t]\n\t"
+		"vpopcntq %[t], %[t]\n\t"
+		"vpaddq %[t], %[a0], %[a0]\n\t"
+		"vpxorq %[w1], %[xb], %[t]\n\t"
+		"vpopcntq %[t], %[t]\n\t"
+		"vpaddq %[t], %[a1], %[a1]\n\t"
+		"vpxorq %[w2], %[xb], %[t]\n\t"
+		"vpopcntq %[t], %[t]\n\t"
+		"vpaddq %[t], %[a2], %[a2]\n\t"
+		"vpxorq %[w3], %[xb], %[t]\n\t"
+		"vpopcntq %[t], %[t]\n\t"
+		"vpaddq %[t], %[a3], %[a3]"
+		: [a0] "+v"(a[0]), [a1] "+v"(a[1]), [a2] "+v"(a[2]), [a3] "+v"(a[3]),
+		  [xb] "=&v"(xb), [t] "=&v"(t)
+		: [x] "m"(*x), [w0] "m"(*(const __m512i *)w),
+		  [w1] "m"(*(const __m512i *)(w + stride)),
+		  [w2] "m"(*(const __m512i *)(w + 2 * stride)),
+		  [w3] "m"(*(const __m512i *)(w + 3 * stride)));
+}
+
 /* Fully connected (or a conv whose window is the whole input): nw input words, weights streamed
- * from memory, 2 groups per pass so each broadcast input word serves two weight vectors. */
+ * from memory, 4 groups per pass. */
 INLINE void fc_avx512(const uint64_t *restrict in, const uint64_t *restrict wk,
 		      const int64_t *restrict tk, uint64_t *restrict out, const int nw,
 		      const int groups)
 {
 	uint8_t *ob = (uint8_t *)out;
-	for (int g = 0; g < groups; g += 2) {
-		const uint64_t *w0 = wk + g * nw * 8, *w1 = w0 + nw * 8;
-		__m512i a0 = _mm512_setzero_si512(), a1 = _mm512_setzero_si512();
+	for (int g = 0; g < groups; g += 4) {
+		__m512i a[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(),
+				_mm512_setzero_si512(), _mm512_setzero_si512()};
 #pragma GCC unroll 36
-		for (int t = 0; t < nw; t++) {
-			__m512i x = _mm512_set1_epi64((long long)in[t]);
-			a0 = _mm512_add_epi64(a0, _mm512_popcnt_epi64(_mm512_xor_si512(
-							  x, _mm512_load_si512(w0 + t * 8))));
-			a1 = _mm512_add_epi64(a1, _mm512_popcnt_epi64(_mm512_xor_si512(
-							  x, _mm512_load_si512(w1 + t * 8))));
-		}
-		ob[g] = (uint8_t)_mm512_cmplt_epu64_mask(a0, _mm512_load_si512(tk + g * 8));
-		ob[g + 1] = (uint8_t)_mm512_cmplt_epu64_mask(a1, _mm512_load_si512(tk + g * 8 + 8));
+		for (int t = 0; t < nw; t++)
+			xpa4(a, in + t, wk + (g * nw + t) * 8, nw * 8);
+		for (int i = 0; i < 4; i++)
+			ob[g + i] = (uint8_t)_mm512_cmplt_epu64_mask(
+				a[i], _mm512_load_si512(tk + (g + i) * 8));
 	}
 }
 
