@@ -1,6 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* cnv_infer.c - picking a kernel path from the CPU's features, per-thread contexts, and the
- * batch loop of cnv_classify. */
+/*
+ * cnv_infer.c - picking a kernel path from the CPU's features, per-thread contexts, and the
+ * batch loop of cnv_classify.
+ *
+ * How an image goes through (each ISA file has its own cnv_forward_*):
+ *   input   3072 bytes (CHW or HWC) -> u = q + 128 in HWC order, plus the "V" dwords that give
+ *           layer 0 its 7th group of 4 taps (docs/cnv.md's Q1.7 rounding is p + (p >= 128));
+ *   L0      byte dot products of u with +-1 weights, thresholds pre-shifted by the +128 offset;
+ *   L1..L7  XOR/popcount over channel-last bit maps, 8 output channels per 512-bit vector,
+ *           "mismatches < fanin - thr", OR max-pool after L1 and L3;
+ *   L8      512 - mismatches = the 10 scores; argmax keeps the first maximum.
+ * Images go one at a time: every activation of one image (about 20 KB) stays in L1/L2, and
+ * the weights of the big layers (L1-L4) are reloaded only once per channel group and image.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
