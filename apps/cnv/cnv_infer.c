@@ -29,6 +29,9 @@ struct cnv_ctx {
 
 bool cnv_isa_supported(enum cnv_isa isa)
 {
+	if (isa == CNV_ISA_AUTO || isa == CNV_ISA_SCALAR)
+		return true;
+#if CNV_X86
 	__builtin_cpu_init();
 	switch (isa) {
 	case CNV_ISA_AUTO:
@@ -44,6 +47,7 @@ bool cnv_isa_supported(enum cnv_isa isa)
 		       __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx2") &&
 		       __builtin_cpu_supports("popcnt");
 	}
+#endif
 	return false;
 }
 
@@ -85,6 +89,7 @@ int cnv_ctx_create(const struct cnv_model *m, enum cnv_isa isa, struct cnv_ctx *
 	memset(c, 0, sizeof(*c));
 	c->m = m;
 	c->isa = isa;
+#if CNV_X86
 	switch (isa) {
 	case CNV_ISA_AVX512:
 		c->forward = cnv_forward_avx512;
@@ -97,6 +102,9 @@ int cnv_ctx_create(const struct cnv_model *m, enum cnv_isa isa, struct cnv_ctx *
 							      : cnv_forward_scalar;
 		break;
 	}
+#else
+	c->forward = cnv_forward_scalar;
+#endif
 	*out = c;
 	return 0;
 }

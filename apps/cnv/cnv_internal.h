@@ -91,6 +91,13 @@ struct cnv_scratch {
 	uint64_t a7[8] __attribute__((aligned(64)));
 };
 
+/* The SIMD paths (and the POPCNT build of the portable one) exist on x86 only. */
+#if defined(__x86_64__) || defined(__i386__)
+#define CNV_X86 1
+#else
+#define CNV_X86 0
+#endif
+
 /* One image through the whole network: img (3072 bytes in layout) to scores[0..10). prof, when
  * not NULL, accumulates nanoseconds per stage (CNV_STAGES). */
 typedef void (*cnv_forward_fn)(const struct cnv_model *m, struct cnv_scratch *s, const uint8_t *img,

@@ -8,11 +8,11 @@
  * VPSADBW folds them into the 64-bit lanes. Layer 0 is VPMADDUBSW on tap pairs, 16 channels of
  * 16-bit sums per ymm.
  */
+#include "cnv_internal.h"
+#if CNV_X86
 #pragma GCC target("avx2,popcnt")
 #include <immintrin.h>
 #include <string.h>
-
-#include "cnv_internal.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -329,3 +329,4 @@ void cnv_forward_avx2(const struct cnv_model *m, struct cnv_scratch *s, const ui
 	scores_avx2(s->a7, m->wk[8], scores);
 	cnv_stage_end(prof, CNV_STAGE_L0 + 8, &t);
 }
+#endif /* CNV_X86 */

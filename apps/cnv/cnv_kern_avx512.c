@@ -8,11 +8,11 @@
  * bits as a mask byte. A group's 9 * cw weight vectors stay in registers while it sweeps the
  * image, P output pixels at a time, each with its own accumulator chain.
  */
+#include "cnv_internal.h"
+#if CNV_X86
 #pragma GCC target("avx2,popcnt,avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx512vnni")
 #include <immintrin.h>
 #include <string.h>
-
-#include "cnv_internal.h"
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -246,3 +246,4 @@ void cnv_forward_avx512(const struct cnv_model *m, struct cnv_scratch *s, const 
 	scores_avx512(s->a7, m->wk[8], scores);
 	cnv_stage_end(prof, CNV_STAGE_L0 + 8, &t);
 }
+#endif /* CNV_X86 */
