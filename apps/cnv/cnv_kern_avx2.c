@@ -4,9 +4,9 @@
  *
  * Same lanes-are-channels scheme as AVX-512 on half the width: a ymm is one fan-in word of 4
  * output channels. AVX2 has no vector popcount, so XOR results go through the nibble table
- * (VPSHUFB) into per-byte counts, which add up for at most 31 words (8 per word, 255 max) before
- * VPSADBW folds them into the 64-bit lanes. Layer 0 is VPMADDUBSW on tap pairs, 16 channels of
- * 16-bit sums per ymm.
+ * (VPSHUFB) into per-byte counts; a byte gains at most 8 per word, so counts fold into 64-bit
+ * lanes (VPSADBW) at the end, or after 18 words for layer 5's 36-word rows. Layer 0 is VPMADDUBSW
+ * on tap pairs, 16 channels of 16-bit sums per ymm.
  */
 #include "cnv_internal.h"
 #if CNV_X86

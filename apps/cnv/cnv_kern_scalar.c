@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* cnv_kern_scalar.c - the portable C kernels: XNOR-popcount on 64-bit words, layer 0 as byte
- * dot products. cnv_kern_scalar_popcnt.c compiles this file again for CPUs with POPCNT. */
+/* cnv_kern_scalar.c - the portable C kernels: XNOR-popcount on 64-bit words, layer 0 as sums of
+ * the +1 taps. cnv_kern_scalar_popcnt.c compiles this file again for CPUs with POPCNT. */
 #include <string.h>
 
 #include "cnv_internal.h"
