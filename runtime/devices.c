@@ -2,6 +2,8 @@
 /* devices.c - the device kinds this build knows, highest priority first, plus kinds registered
  * at run time (test devices). */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -41,4 +43,21 @@ int ory_register_device_kind(const struct ory_device_ops *ops)
 		return -ENOSPC;
 	kinds[n] = ops;
 	return 0;
+}
+
+void ory_device_log(const struct ory_topo *t, int level, const char *fmt, ...)
+{
+	if (!t)
+		return;
+	/* Every topology a device sees is the one inside its runtime. */
+	const struct ory_runtime *rt = ory_container_of(t, struct ory_runtime, topo);
+	char line[512];
+	va_list ap;
+
+	if (!rt->opts.log || level > (int)rt->opts.log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	rt->opts.log(rt->opts.log_arg, (enum ory_log_level)level, line);
 }
