@@ -8,13 +8,16 @@
 
 #include "internal.h"
 
-extern const struct ory_device_ops ory_cpu_device_ops;
+extern const struct ory_device_ops ory_cpu_device_ops, ory_xrt_device_ops;
 
 #define MAX_KINDS 16
 
 /* NULL-terminated; built-in kinds first. Only changed by ory_register_device_kind, which must
  * not overlap runtime creation. */
 static const struct ory_device_ops *kinds[MAX_KINDS + 1] = {
+#ifdef ORY_WITH_XRT
+	&ory_xrt_device_ops,
+#endif
 	&ory_cpu_device_ops,
 };
 
