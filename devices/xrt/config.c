@@ -278,11 +278,12 @@ int xrt_cfg_load(const char *path, struct xrt_cfg *cfg, char *why, size_t why_le
 	if (!l)
 		return -ENOMEM;
 	l->cfg = cfg;
-	const char *slash = strrchr(path, '/');
+	snprintf(l->dir, sizeof(l->dir), "%s", path);
+	char *slash = strrchr(l->dir, '/');
 	if (slash)
-		snprintf(l->dir, sizeof(l->dir), "%.*s", (int)(slash - path), path);
-	if (slash == path)
-		snprintf(l->dir, sizeof(l->dir), "/");
+		slash[slash == l->dir] = '\0'; /* "/x.ini" keeps its "/" */
+	else
+		l->dir[0] = '\0';
 
 	int rc = 0;
 	int line = ini_parse(path, on_ini, l);

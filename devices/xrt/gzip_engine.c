@@ -225,6 +225,10 @@ static int gz_open(struct xrt_dev *d, const struct xrt_xclbin *xb)
 	g->len[GZ_SIZES] = g->len[GZ_BLOCKS] = g->max_blocks * sizeof(uint32_t);
 	g->len[GZ_LTREE] = g->max_blocks * 1024 * sizeof(uint32_t);
 	g->len[GZ_DTREE] = g->max_blocks * 64 * sizeof(uint32_t);
+	/* Whole pages: XRT maps BOs page by page anyway, and the noop shim's aligned_alloc(4096,
+	 * size) wants a multiple of the alignment (ASan aborts on the 32-byte size arrays). */
+	for (int b = 0; b < GZ_NBUF; b++)
+		g->len[b] = (g->len[b] + 4095) & ~(size_t)4095;
 	g->nslots = c->slots;
 	g->timeout_ms = d->cfg.timeout_ms;
 

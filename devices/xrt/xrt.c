@@ -74,8 +74,8 @@ static int xrt_probe(const struct ory_topo *t, const char *args, struct ory_devi
 	}
 	/* Without args ("all", or a bare "xrt") nothing was asked of us: absent or misconfigured
 	 * cards are only a reason to go on without them. */
-	if (rc < 0 && !args)
-		rc = -ENODEV;
+	if (rc < 0)
+		rc = args ? -EINVAL : -ENODEV;
 	int ncards = rc ? rc : xrt_discover(t, cfg, &sel, ids, XRT_MAX_CARDS);
 	if (ncards > 0)
 		rc = check_xclbin(t, cfg, app, &xb);
