@@ -12,7 +12,8 @@
  * list: the config's [xrt] cards, else every card found (noop: card 0).
  *
  * Options: config=FILE (an INI file; default $ORY_XRT_CONFIG, else built-in U50 defaults),
- * xclbin=FILE (the app's xclbin), app=NAME, verify=0|1 (inflate every block the card returns),
+ * app=gzip|cnv (the design the cards run), xclbin=FILE (that app's xclbin), verify=0|1 (gzip:
+ * inflate every block the card returns),
  * model=kernel|none|garbage|corrupt (noop only: what runs in place of the kernels), and any
  * config key as section.key=value (gzip.slots=1). Values cannot contain '&' or '+'.
  */
@@ -109,9 +110,14 @@ static int apply_option(struct xrt_cfg *cfg, const char *key, const char *value,
 	static const struct {
 		const char *key, *section, *name;
 	} shorthand[] = {
-		{"xclbin", "gzip", "xclbin"}, {"verify", "gzip", "verify"}, {"app", "xrt", "app"},
-		{"model", "xrt", "model"},    {"root", "xrt", "root"},
+		{"verify", "gzip", "verify"},
+		{"app", "xrt", "app"},
+		{"model", "xrt", "model"},
+		{"root", "xrt", "root"},
 	};
+	/* The xclbin of the app the cards run (app= is applied before every other option). */
+	if (!strcmp(key, "xclbin"))
+		return xrt_cfg_set(cfg, cfg->app, "xclbin", value, NULL, why, why_len);
 	for (size_t i = 0; i < ORY_ARRAY_SIZE(shorthand); i++)
 		if (!strcmp(key, shorthand[i].key))
 			return xrt_cfg_set(cfg, shorthand[i].section, shorthand[i].name, value,
@@ -152,12 +158,18 @@ int xrt_parse(const struct ory_topo *t, const char *args, struct xrt_cfg *cfg, s
 		free(copy);
 		return -ENOMEM;
 	}
+	const char *app = NULL;
 	for (o = opts_copy ? strtok_r(opts_copy, "&", &save) : NULL; o;
-	     o = strtok_r(NULL, "&", &save))
+	     o = strtok_r(NULL, "&", &save)) {
 		if (!strncmp(o, "config=", 7))
 			file = o + 7;
+		else if (!strncmp(o, "app=", 4))
+			app = o + 4;
+	}
 	if (file && file[0])
 		rc = xrt_cfg_load(file, cfg, why, sizeof(why));
+	if (!rc && app)
+		rc = xrt_cfg_set(cfg, "xrt", "app", app, NULL, why, sizeof(why));
 
 	for (o = opts && !rc ? strtok_r(opts, "&", &save) : NULL; o && !rc;
 	     o = strtok_r(NULL, "&", &save)) {
@@ -168,7 +180,7 @@ int xrt_parse(const struct ory_topo *t, const char *args, struct xrt_cfg *cfg, s
 			break;
 		}
 		*eq = '\0';
-		if (strcmp(o, "config"))
+		if (strcmp(o, "config") && strcmp(o, "app"))
 			rc = apply_option(cfg, o, eq + 1, why, sizeof(why));
 	}
 

@@ -41,6 +41,15 @@ void xrt_cfg_defaults(struct xrt_cfg *cfg)
 	for (unsigned b = 0; b < GZ_NBUF; b++)
 		for (unsigned e = 0; e < XRT_MAX_ENGINES; e++)
 			g->bank[b][e] = XRT_BANK_AUTO;
+
+	struct xrt_cnv_cfg *n = &cfg->cnv;
+	snprintf(n->idma, sizeof(n->idma), "idma0");
+	snprintf(n->odma, sizeof(n->odma), "odma0");
+	n->image_bytes = 32 * 32 * 3;
+	n->classes = 10;
+	n->max_images = 2048;
+	n->slots = 2;
+	n->bank[CNV_IN] = n->bank[CNV_OUT] = XRT_BANK_AUTO;
 }
 
 static int parse_uint(const char *v, unsigned long lo, unsigned long hi, unsigned long *out)
@@ -182,8 +191,8 @@ static int set_xrt(struct xrt_cfg *cfg, const char *key, const char *v, const ch
 		return 0;
 	}
 	if (!strcmp(key, "app")) {
-		if (strcmp(v, "gzip"))
-			return -EINVAL; /* CNV on the card is not implemented yet */
+		if (strcmp(v, "gzip") && strcmp(v, "cnv"))
+			return -EINVAL;
 		snprintf(cfg->app, sizeof(cfg->app), "%s", v);
 		return 0;
 	}
@@ -242,6 +251,47 @@ static int set_gzip(struct xrt_gzip_cfg *g, const char *key, const char *v, cons
 	return -ENOENT;
 }
 
+static int set_cnv(struct xrt_cnv_cfg *n, const char *key, const char *v, const char *base_dir)
+{
+	const struct {
+		const char *key;
+		unsigned *dst;
+		unsigned long max;
+	} nums[] = {
+		{"image_bytes", &n->image_bytes, 1u << 24},
+		{"classes", &n->classes, 256}, /* one byte per result */
+		{"max_images", &n->max_images, 1u << 20},
+		{"slots", &n->slots, XRT_MAX_SLOTS},
+	};
+	unsigned long x;
+	if (!strcmp(key, "xclbin"))
+		return set_path(n->xclbin, v, base_dir);
+	if (!strcmp(key, "idma"))
+		return set_name(n->idma, v);
+	if (!strcmp(key, "odma"))
+		return set_name(n->odma, v);
+	for (size_t i = 0; i < ORY_ARRAY_SIZE(nums); i++) {
+		if (strcmp(key, nums[i].key))
+			continue;
+		if (parse_uint(v, 1, nums[i].max, &x))
+			return -EINVAL;
+		*nums[i].dst = (unsigned)x;
+		return 0;
+	}
+	bool all = !strcmp(key, "bank");
+	if (all || !strcmp(key, "bank.in") || !strcmp(key, "bank.out")) {
+		int b[XRT_MAX_ENGINES];
+		if (parse_banks(v, b))
+			return -EINVAL;
+		if (all || !strcmp(key, "bank.in"))
+			n->bank[CNV_IN] = b[0];
+		if (all || !strcmp(key, "bank.out"))
+			n->bank[CNV_OUT] = b[0];
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int xrt_cfg_set(struct xrt_cfg *cfg, const char *section, const char *key, const char *value,
 		const char *base_dir, char *why, size_t why_len)
 {
@@ -250,6 +300,8 @@ int xrt_cfg_set(struct xrt_cfg *cfg, const char *section, const char *key, const
 		rc = set_xrt(cfg, key, value, base_dir);
 	else if (!strcmp(section, "gzip"))
 		rc = set_gzip(&cfg->gzip, key, value, base_dir);
+	else if (!strcmp(section, "cnv"))
+		rc = set_cnv(&cfg->cnv, key, value, base_dir);
 	if (rc == -ENOENT)
 		snprintf(why, why_len, "unknown key '%s' in [%s]", key, section);
 	else if (rc < 0)

@@ -153,6 +153,26 @@ int xrt_xclbin_find_cu(const struct xrt_xclbin *xb, const char *kernel, const ch
 	return -1;
 }
 
+int xrt_xclbin_find_instance(const struct xrt_xclbin *xb, const char *instance, char *kernel,
+			     size_t kernel_len)
+{
+	for (int i = 0; i < xb->ip->m_count; i++) {
+		const struct ip_data *d = &xb->ip->m_ip_data[i];
+		char name[sizeof(d->m_name) + 1];
+		snprintf(name, sizeof(name), "%.*s", (int)sizeof(d->m_name),
+			 (const char *)d->m_name);
+		char *colon = strchr(name, ':');
+		if (d->m_type != IP_KERNEL || !colon || strcmp(colon + 1, instance))
+			continue;
+		*colon = '\0';
+		if (strlen(name) >= kernel_len)
+			return -1;
+		snprintf(kernel, kernel_len, "%s", name);
+		return i;
+	}
+	return -1;
+}
+
 void xrt_xclbin_cu_list(const struct xrt_xclbin *xb, char *buf, size_t len)
 {
 	size_t pos = 0;

@@ -17,7 +17,7 @@
 
 #include "xrt_internal.h"
 
-static const struct xrt_app *const apps[] = {&xrt_gzip_app};
+static const struct xrt_app *const apps[] = {&xrt_gzip_app, &xrt_cnv_app};
 
 static const struct xrt_app *find_app(const char *name)
 {

@@ -46,6 +46,20 @@ struct xrt_gzip_cfg {
 	bool verify;			    /* inflate every block the card returns */
 };
 
+/* The CNV engine's buffers: images in, classes out. */
+enum cnv_buf { CNV_IN, CNV_OUT, CNV_NBUF };
+
+struct xrt_cnv_cfg {
+	char xclbin[PATH_MAX];
+	char idma[XRT_NAME_LEN]; /* instance names of the DMA kernels */
+	char odma[XRT_NAME_LEN];
+	unsigned image_bytes; /* 32 x 32 x 3 uint8, NHWC */
+	unsigned classes;     /* outputs are 0 .. classes - 1 */
+	unsigned max_images;  /* per kernel call: sizes the buffers */
+	unsigned slots;
+	int bank[CNV_NBUF]; /* XRT_BANK_AUTO: the argument's group id */
+};
+
 struct xrt_cfg {
 	char file[PATH_MAX]; /* the config file read, "" for built-in defaults */
 	char root[PATH_MAX]; /* XILINX_XRT to set when unset (real cards) */
@@ -57,6 +71,7 @@ struct xrt_cfg {
 	enum xrt_model model;
 	bool model_set;
 	struct xrt_gzip_cfg gzip;
+	struct xrt_cnv_cfg cnv;
 };
 
 /* args.c + config.c: the spec's args and the INI file into cfg and a card list. */
@@ -104,6 +119,10 @@ int xrt_xclbin_read(const char *path, struct xrt_xclbin *xb, char *why, size_t w
 void xrt_xclbin_free(struct xrt_xclbin *xb);
 /* Index of compute unit "kernel:instance" in IP_LAYOUT, or -1. */
 int xrt_xclbin_find_cu(const struct xrt_xclbin *xb, const char *kernel, const char *instance);
+/* Index of the compute unit whose instance is `instance` (any kernel), its kernel name into
+ * kernel[0..kernel_len); -1 if none. FINN's kernel names vary, its instance names do not. */
+int xrt_xclbin_find_instance(const struct xrt_xclbin *xb, const char *instance, char *kernel,
+			     size_t kernel_len);
 /* "k:i, k:i, ..." of every compute unit, for messages. */
 void xrt_xclbin_cu_list(const struct xrt_xclbin *xb, char *buf, size_t len);
 /* Tag ("HBM[1]") of the bank argument `arg` of compute unit `cu` is wired to, or "?". */
@@ -150,6 +169,7 @@ struct xrt_app {
 };
 
 extern const struct xrt_app xrt_gzip_app;
+extern const struct xrt_app xrt_cnv_app;
 
 /* model_gzip.c: software twins of the gzip kernels, run on the mapped buffers after each
  * kernel on the noop shim. Arguments by index, exactly as the kernel sees them. */
