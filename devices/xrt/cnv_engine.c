@@ -154,16 +154,14 @@ static int cnv_open(struct xrt_dev *d, const struct xrt_xclbin *xb)
 	for (unsigned i = 0; i < g->nslots && !rc; i++)
 		if ((rc = open_slot(d, g, &g->slot[i])) < 0)
 			xrt_log(d->t, ORY_LOG_WARN,
-				"%s: cannot allocate buffers of slot %u on card "
-				"%s (%s)",
+				"%s: cannot allocate buffers of slot %u on card %s (%s)",
 				d->desc->name, i, d->location, ory_strerror(rc));
 	if (rc) {
 		cnv_close(d);
 		return rc;
 	}
 	xrt_log(d->t, ORY_LOG_INFO,
-		"%s: card %s: CNV through %s/%s, banks %d/%d, %u slots of %u "
-		"images%s%s",
+		"%s: card %s: CNV through %s/%s, banks %d/%d, %u slots of %u images%s%s",
 		d->desc->name, d->location, c->idma, c->odma, g->group[CNV_IN], g->group[CNV_OUT],
 		g->nslots, c->max_images, d->noop ? ", noop model " : "",
 		d->noop ? xrt_model_name(d->cfg.model) : "");
@@ -315,8 +313,7 @@ static int finish_chunk(struct xrt_dev *d, struct cnv_engine *g, struct cnv_slot
 	for (unsigned i = 0; i < s->n; i++) {
 		if (out[i] >= d->cfg.cnv.classes) {
 			xrt_log(d->t, ORY_LOG_INFO,
-				"%s: chunk %llu: card output rejected: image %u "
-				"has class %u of %u",
+				"%s: chunk %llu: card output rejected: image %u has class %u of %u",
 				d->desc->name, (unsigned long long)c->seq, i, out[i],
 				d->cfg.cnv.classes);
 			return -EIO;

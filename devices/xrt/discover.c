@@ -90,8 +90,7 @@ static int discover_pci(const struct ory_topo *t, const struct xrt_cfg *cfg,
 	}
 	if (!nfound) {
 		xrt_log(t, ORY_LOG_INFO,
-			"xrt: no Xilinx card found (looked for %u PCI ids, e.g. "
-			"%04x:%04x)",
+			"xrt: no Xilinx card found (looked for %u PCI ids, e.g. %04x:%04x)",
 			cfg->npci_ids, cfg->pci_ids[0] >> 16, cfg->pci_ids[0] & 0xffff);
 		return -ENODEV;
 	}

@@ -251,8 +251,7 @@ static int gz_open(struct xrt_dev *d, const struct xrt_xclbin *xb)
 		rc = open_slot(d, g, &g->slot[i]);
 		if (rc)
 			xrt_log(d->t, ORY_LOG_WARN,
-				"%s: cannot allocate buffers of slot %u on card %s "
-				"(%s)",
+				"%s: cannot allocate buffers of slot %u on card %s (%s)",
 				d->desc->name, i, d->location, ory_strerror(rc));
 	}
 	if (!rc && d->noop && !(g->model = gz_model_new(d->cfg.model, d->unit + 1)))
@@ -284,8 +283,7 @@ static int gz_job_begin(struct xrt_dev *d, const struct ory_job_desc *job)
 	size_t cap = g->max_blocks * g->stride;
 	if (job->chunk_size > cap) {
 		xrt_log(d->t, ORY_LOG_INFO,
-			"%s: chunks of %zu KiB exceed its %zu KiB buffers "
-			"([gzip] max_chunk)",
+			"%s: chunks of %zu KiB exceed its %zu KiB buffers ([gzip] max_chunk)",
 			d->desc->name, job->chunk_size >> 10, cap >> 10);
 		return -ENOTSUP;
 	}
@@ -303,8 +301,7 @@ static void gz_job_end(struct xrt_dev *d)
 	struct gz_engine *g = d->priv;
 	if (g->stored)
 		xrt_log(d->t, ORY_LOG_INFO,
-			"%s: %llu chunks had blocks the card could not "
-			"compress; those were stored",
+			"%s: %llu chunks had blocks the card could not compress; those were stored",
 			d->desc->name, (unsigned long long)g->stored);
 }
 
