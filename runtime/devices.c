@@ -2,18 +2,22 @@
 /* devices.c - the device kinds this build knows, highest priority first, plus kinds registered
  * at run time (test devices). */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
 
-extern const struct ory_device_ops ory_cpu_device_ops;
-extern const struct ory_device_ops ory_fault_device_ops;
+extern const struct ory_device_ops ory_cpu_device_ops, ory_fault_device_ops, ory_xrt_device_ops;
 
 #define MAX_KINDS 16
 
 /* NULL-terminated; built-in kinds first. Only changed by ory_register_device_kind, which must
  * not overlap runtime creation. */
 static const struct ory_device_ops *kinds[MAX_KINDS + 1] = {
+#ifdef ORY_WITH_XRT
+	&ory_xrt_device_ops,
+#endif
 	&ory_cpu_device_ops,
 	&ory_fault_device_ops,
 };
@@ -43,4 +47,21 @@ int ory_register_device_kind(const struct ory_device_ops *ops)
 		return -ENOSPC;
 	kinds[n] = ops;
 	return 0;
+}
+
+void ory_device_log(const struct ory_topo *t, int level, const char *fmt, ...)
+{
+	if (!t)
+		return;
+	/* Every topology a device sees is the one inside its runtime. */
+	const struct ory_runtime *rt = ory_container_of(t, struct ory_runtime, topo);
+	char line[512];
+	va_list ap;
+
+	if (!rt->opts.log || level > (int)rt->opts.log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	rt->opts.log(rt->opts.log_arg, (enum ory_log_level)level, line);
 }

@@ -80,6 +80,7 @@ static int add_devices(struct ory_runtime *rt, const struct ory_device_ops *ops,
 		d->reserve = reserve;
 		d->desc = descs[i];
 		d->desc.args = args;
+		d->desc.topo = &rt->topo;
 		snprintf(d->desc.name, sizeof(d->desc.name), "%s%u", ops->kind, same);
 		snprintf(d->kind, sizeof(d->kind), "%s", ops->kind);
 		d->cpuset = ory_topo_device_cpuset(&rt->topo, &d->desc);

@@ -71,6 +71,7 @@ struct ory_device_desc {
 	int core;               /* logical index of the physical core to pin to; -1: the NUMA node */
 	unsigned index;         /* kind-local index passed back to open */
 	const char *args;       /* the spec's text after "kind:" (NULL if none); valid during open */
+	const struct ory_topo *topo; /* set by the runtime before open: for ory_device_log */
 };
 
 struct ory_topo; /* the host as hwloc saw it; accessors below */
@@ -87,6 +88,13 @@ struct ory_pci_info {
 };
 unsigned ory_topo_pci_count(const struct ory_topo *t);
 int ory_topo_pci(const struct ory_topo *t, unsigned i, struct ory_pci_info *out);
+
+/* Write one line (printf-style, no newline) to the log of the runtime that owns `t` (probe's t,
+ * or desc->topo), at `level`, an enum ory_log_level of octoray.h. An op's return code only says
+ * that something failed; this says what and why ("xrt0: /x/gzip.xclbin: no such file"), and
+ * is how a device speaks when probe returns -ENODEV under "all". Thread-safe. */
+void ory_device_log(const struct ory_topo *t, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 struct ory_device_ops {
 	const char *kind;       /* the spec's name for it: "cpu", "xrt", ... */
