@@ -67,7 +67,8 @@ static int commit(struct job *j, struct ory_sink *sink, struct ory_job_stats *st
 		struct ory_chunk_slot *s = *cell;
 		if (!s || s->c.seq != j->next_commit)
 			return n;
-		int rc = ory_sink_write(j->rt, sink, s->c.out, s->c.out_len);
+		int rc = spec->emit ? spec->emit(spec->frame_arg, j->rt, sink, &s->c)
+				    : ory_sink_write(j->rt, sink, s->c.out, s->c.out_len);
 		if (rc < 0)
 			return rc;
 		if (spec->committed)
@@ -258,7 +259,7 @@ static int job_setup(struct job *j, const struct ory_source *src)
 	}
 	unsigned count = inflight + rt->opts.read_depth + j->spare;
 
-	int rc = ory_pool_create(rt, &j->pool, count, src->fd >= 0 ? rt->opts.chunk_size : 0,
+	int rc = ory_pool_create(rt, &j->pool, count, src->fd >= 0 ? j->desc.chunk_size : 0,
 				 j->spec->out_bound);
 	if (rc < 0)
 		return ory_fail(rt, rc, "cannot allocate %u chunk buffers", count);
@@ -281,7 +282,8 @@ static int job_setup(struct job *j, const struct ory_source *src)
 	if (rc < 0)
 		return ory_fail(rt, rc, "io_uring: %s", strerror(-rc));
 	j->ring_ok = true;
-	return ory_reader_init(&j->reader, rt, &j->ring, &j->pool, src, j->spec->dict_size);
+	return ory_reader_init(&j->reader, rt, &j->ring, &j->pool, src, j->desc.chunk_size,
+			       j->spec->dict_size);
 }
 
 static void job_teardown(struct job *j)
@@ -325,7 +327,7 @@ int ory_engine_run(struct ory_runtime *rt, const struct ory_job_spec *spec,
 	j->efd = -1;
 	j->desc.app = spec->app;
 	j->desc.params = spec->params;
-	j->desc.chunk_size = rt->opts.chunk_size;
+	j->desc.chunk_size = spec->chunk_size ? spec->chunk_size : rt->opts.chunk_size;
 
 	int rc = job_setup(j, src);
 	if (rc == 0)

@@ -129,12 +129,18 @@ struct ory_sink {
 struct ory_job_spec {
 	const struct ory_app *app;
 	const void *params;
+	size_t chunk_size;      /* input bytes per chunk; 0: the runtime's chunk size */
 	size_t dict_size;       /* 0, or bytes of preceding input primed before each chunk */
 	size_t out_bound;       /* output capacity each chunk needs */
 	/* Framing, all on the calling thread: header before the first chunk, a hook after each
 	 * committed chunk (in order), trailer after the last one. */
 	const uint8_t *header;
 	size_t header_len;
+	/* Write a finished chunk's results (in input order; its input is still readable). NULL:
+	 * write c->out as it is. Returns 0 or a negative errno that ends the job (with rt's
+	 * message set). */
+	int (*emit)(void *arg, struct ory_runtime *rt, struct ory_sink *sink,
+		    const struct ory_chunk *c);
 	void (*committed)(void *arg, const struct ory_chunk *c);
 	size_t (*trailer)(void *arg, uint8_t *buf, size_t cap);
 	void *frame_arg;

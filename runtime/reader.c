@@ -23,13 +23,14 @@
 #include "reader.h"
 
 int ory_reader_init(struct ory_reader *r, struct ory_runtime *rt, struct io_uring *ring,
-		    struct ory_pool *pool, const struct ory_source *src, size_t dict_size)
+		    struct ory_pool *pool, const struct ory_source *src, size_t chunk_size,
+		    size_t dict_size)
 {
 	memset(r, 0, sizeof(*r));
 	r->rt = rt;
 	r->ring = ring;
 	r->pool = pool;
-	r->chunk_size = rt->opts.chunk_size;
+	r->chunk_size = chunk_size;
 	r->fd = src->fd;
 	r->mem = src->mem;
 	r->mem_len = src->mem_len;

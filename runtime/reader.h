@@ -35,7 +35,8 @@ struct ory_reader {
 };
 
 int ory_reader_init(struct ory_reader *r, struct ory_runtime *rt, struct io_uring *ring,
-		    struct ory_pool *pool, const struct ory_source *src, size_t dict_size);
+		    struct ory_pool *pool, const struct ory_source *src, size_t chunk_size,
+		    size_t dict_size);
 void ory_reader_fini(struct ory_reader *r);
 
 /* Whether another chunk read may start now (input left, below the depth). */
