@@ -224,6 +224,69 @@ struct ory_gunzip_result {
 int ory_gunzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct ory_gunzip_opts *opts,
 		  struct ory_gunzip_result *result);
 
+/* ---- cnv: CNV-W1A1, a binarized CIFAR-10 classifier ----------------------------------------
+ * Bit-exact with BNN-PYNQ's CNV-W1A1 (79% on CIFAR-10). A chunk is a batch of images; results
+ * come out in input order whatever device classified which batch. */
+
+/* How the input holds its images. */
+enum ory_cnv_input {
+	ORY_CNV_CIFAR = 0,  /* CIFAR-10 binary records: 1 label byte + 3072 bytes (R, G, B planes) */
+	ORY_CNV_RAW,        /* FINN's uint8 NHWC: 3072 bytes per image (R, G, B per pixel), no label */
+};
+
+/* How results are written: one line per image. */
+enum ory_cnv_format {
+	ORY_CNV_TEXT = 0,   /* "INDEX CLASS NAME" (+ " label LABEL", + " scores S0,..,S9") */
+	ORY_CNV_CSV,        /* header line, then index,class,name[,label][,s0..s9] */
+	ORY_CNV_JSON,       /* JSON Lines: {"index":..,"class":..,"name":..,...} */
+	ORY_CNV_NONE,       /* no per-image output (counts and accuracy only) */
+};
+
+struct ory_cnv_opts {
+	size_t struct_size;
+	const char *model_path;   /* .orym file; NULL with weights_dir NULL: the built-in model */
+	const char *weights_dir;  /* a BNN-PYNQ cnvW1A1 parameter folder instead */
+	enum ory_cnv_input input;
+	enum ory_cnv_format format;
+	bool scores;              /* add the 10 class scores (popcounts, 0..512) to each line */
+	bool header;              /* CSV: write the header line (default true) */
+	unsigned batch;           /* images per chunk; default 256, range 1 .. 65536 */
+	uint64_t first_index;     /* index of the first image in the output */
+	ory_progress_fn progress; /* may be NULL; bytes are input bytes and output bytes */
+	void *progress_arg;
+};
+
+void ory_cnv_opts_init(struct ory_cnv_opts *opts);
+
+/* What a classification job found. Accumulates: the caller zeroes it (besides struct_size)
+ * before the first job and may pass it to several jobs (one per input file). */
+struct ory_cnv_result {
+	size_t struct_size;
+	uint64_t images;
+	uint64_t labelled;            /* images that carried a label (CIFAR input) */
+	uint64_t correct;             /* of those, classified as labelled */
+	uint64_t confusion[10][10];   /* [label][predicted], labelled images only */
+	double seconds;
+};
+
+/* Class names in class order (CIFAR-10: "airplane" .. "truck"); NULL for a bad index. */
+const char *ory_cnv_class_name(unsigned cls);
+
+/* Classify the images readable from in_fd and write one line per image to out_fd (format in
+ * opts; out_fd may be -1 with ORY_CNV_NONE). Neither descriptor is closed. The model is loaded
+ * for the job (the built-in one costs ~1 ms). Blocks until the input is exhausted. Returns 0,
+ * -EINVAL (bad option; input size not a whole number of images: errmsg says so), -ENOENT or
+ * -EBADMSG (model file missing or broken: errmsg names it), -EBUSY, -ENOMEM, or the errors of
+ * ory_gzip_fd. `result` (may be NULL) accumulates the counts. */
+int ory_cnv_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct ory_cnv_opts *opts,
+	       struct ory_cnv_result *result);
+
+/* Classify n images at `images` (read in place; layout per opts->input) into classes[0..n)
+ * and, if scores is not NULL, scores[10 * i + c]. No text is written. Otherwise as ory_cnv_fd. */
+int ory_cnv_classify(struct ory_runtime *rt, const void *images, size_t n,
+		     const struct ory_cnv_opts *opts, uint8_t *classes, uint16_t *scores,
+		     struct ory_cnv_result *result);
+
 #ifdef __cplusplus
 }
 #endif
