@@ -18,6 +18,41 @@ extern const char *prog;
 void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 int cmd_gzip(int argc, char **argv);
+int cmd_cnv(int argc, char **argv);
+
+/* common.c: device options every command takes. */
+struct cli_devices {
+	const char *spec;      /* --devices */
+	size_t chunk_kib;      /* 0: the runtime's default */
+	int verify;            /* enum ory_verify */
+	bool no_fallback;
+	unsigned watchdog_ms;
+};
+enum { CLI_OPT_DEVICES = 300, CLI_OPT_VERIFY, CLI_OPT_NO_VERIFY, CLI_OPT_FALLBACK,
+       CLI_OPT_WATCHDOG };
+#define CLI_DEVICE_LONG_OPTIONS                                                               \
+	{ "devices", required_argument, NULL, CLI_OPT_DEVICES },                              \
+	{ "processes", required_argument, NULL, 'p' },                                       \
+	{ "verify", no_argument, NULL, CLI_OPT_VERIFY },                                     \
+	{ "no-verify", no_argument, NULL, CLI_OPT_NO_VERIFY },                               \
+	{ "fallback", required_argument, NULL, CLI_OPT_FALLBACK },                           \
+	{ "watchdog", required_argument, NULL, CLI_OPT_WATCHDOG }
+#define CLI_DEVICE_HELP                                                                       \
+	"      --devices SPEC   all (default) | cpu | cpu:N | xrt:CARDS[?opts] |\n"             \
+	"                       fault:KIND[:N]?... (testing); several joined with '+'\n"         \
+	"  -p, --processes N    same as --devices cpu:N\n"                                       \
+	"      --verify         check every chunk before writing it (default: all but CPU)\n"    \
+	"      --no-verify      check no chunk\n"                                                \
+	"      --fallback MODE  cpu (default): CPU workers finish the job when no other\n"       \
+	"                       device is left; none: fail the job then\n"                       \
+	"      --watchdog MS    a chunk on a card running longer than MS is run elsewhere\n"     \
+	"                       (default: 10x its usual time, at least 1 s)\n"
+/* 1: opt was a device option (consumed), 0: not one, -1: bad value (message printed). */
+int cli_device_option(struct cli_devices *d, int opt, const char *arg);
+/* Create the runtime; prints the reason and returns -1 on failure. */
+int cli_open_runtime(const struct cli_devices *d, bool verbose, bool quiet, struct ory_runtime **rt);
+/* " name=chunks(...)" for every device that did something, on stderr. */
+void cli_device_report(struct ory_runtime *rt);
 
 /* outfile.c: an output file written under a temporary name in its directory, then synced and
  * renamed into place, so a reader never sees a partial file under the real name. A signal

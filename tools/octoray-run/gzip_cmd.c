@@ -14,14 +14,10 @@
 #include "cli.h"
 
 struct gz_cli {
-	const char *devices;
+	struct cli_devices dev;
 	int level;
-	size_t chunk_kib;
 	bool to_stdout, decompress, test, force, keep, verbose, quiet, progress, independent;
 	bool no_name;
-	int verify;            /* enum ory_verify */
-	bool no_fallback;
-	unsigned watchdog_ms;
 	const char *output;
 	const char *suffix;
 	struct ory_runtime *rt;
@@ -67,15 +63,7 @@ static void gzip_usage(FILE *f)
 		"  -i, --independent    do not prime chunks with the previous 32 KiB\n"
 		"  -n, --no-name        do not store the file name and time\n"
 		"  -S, --suffix SUF     suffix instead of .gz\n"
-		"      --devices SPEC   all (default) | cpu | cpu:N | fault:KIND[:N]?... (testing);\n"
-		"                       several joined with '+'\n"
-		"  -p, --processes N    same as --devices cpu:N\n"
-		"      --verify         check every chunk before writing it (default: all but CPU)\n"
-		"      --no-verify      check no chunk\n"
-		"      --fallback MODE  cpu (default): CPU workers finish the job when no other\n"
-		"                       device is left; none: fail the job then\n"
-		"      --watchdog MS    a chunk on a card running longer than MS is run elsewhere\n"
-		"                       (default: 10x its usual time, at least 1 s)\n"
+		CLI_DEVICE_HELP
 		"  -v, --verbose        per-file ratio, devices used, MB/s\n"
 		"      --progress       progress meter on stderr even for short runs\n"
 		"  -q, --quiet          no warnings\n"
@@ -104,35 +92,6 @@ static bool strip_suffix(const struct gz_cli *c, const char *in, char *out, size
 	return false;
 }
 
-static void log_line(void *arg, enum ory_log_level level, const char *line)
-{
-	(void)arg;
-	(void)level;
-	fprintf(stderr, "%s: %s\n", prog, line);
-}
-
-static int open_runtime(struct gz_cli *c)
-{
-	struct ory_runtime_opts o;
-	ory_runtime_opts_init(&o);
-	o.devices = c->devices;
-	o.chunk_size = c->chunk_kib * 1024;
-	o.verify = (enum ory_verify)c->verify;
-	o.fallback_cpu = !c->no_fallback;
-	o.watchdog_ms = c->watchdog_ms;
-	o.log = log_line;
-	o.log_level = c->verbose ? ORY_LOG_INFO : ORY_LOG_WARN;
-	if (c->quiet)
-		o.log = NULL;
-	char err[256];
-	int rc = ory_runtime_create(&o, &c->rt, err, sizeof(err));
-	if (rc < 0) {
-		msg("--devices %s: %s", c->devices, err[0] ? err : ory_strerror(rc));
-		return -1;
-	}
-	return 0;
-}
-
 /* One line about the failed job, naming the side that failed. */
 static void job_error(struct gz_cli *c, const char *in_name, const char *out_name, int rc)
 {
@@ -151,18 +110,7 @@ static void report(struct gz_cli *c, const char *name, const struct ory_job_stat
 		name, st->seconds > 0 ? (double)st->bytes_in / st->seconds / 1e6 : 0, ratio,
 		(unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out, st->seconds,
 		ory_runtime_device_count(c->rt), ory_runtime_device_count(c->rt) == 1 ? "" : "s");
-	for (unsigned i = 0; i < ory_runtime_device_count(c->rt); i++) {
-		struct ory_device_info d = { .struct_size = sizeof(d) };
-		ory_runtime_device_info(c->rt, i, &d);
-		if (d.reserve && !d.chunks)
-			continue;
-		fprintf(stderr, " %s=%llu", d.name, (unsigned long long)d.chunks);
-		if (d.failures || d.retries || d.quarantined)
-			fprintf(stderr, "(failed %llu, retried %llu, timed out %llu%s)",
-				(unsigned long long)d.failures, (unsigned long long)d.retries,
-				(unsigned long long)d.timeouts, d.quarantined ? ", quarantined" : "");
-	}
-	fprintf(stderr, " chunks");
+	cli_device_report(c->rt);
 	if (st->retries)
 		fprintf(stderr, ", %llu retries", (unsigned long long)st->retries);
 	fputc('\n', stderr);
@@ -373,10 +321,9 @@ static void do_file(struct gz_cli *c, const char *path)
 int cmd_gzip(int argc, char **argv)
 {
 	struct gz_cli c = {
-		.devices = "all", .level = 6, .chunk_kib = 1024, .suffix = ".gz",
+		.dev = { .spec = "all", .chunk_kib = 1024 }, .level = 6, .suffix = ".gz",
 	};
-	enum { OPT_FAST = 256, OPT_BEST, OPT_DEVICES, OPT_PROGRESS, OPT_VERIFY, OPT_NO_VERIFY,
-	       OPT_FALLBACK, OPT_WATCHDOG };
+	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS };
 	static const struct option longs[] = {
 		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
 		{ "decompress", no_argument, NULL, 'd' },  { "uncompress", no_argument, NULL, 'd' },
@@ -386,22 +333,21 @@ int cmd_gzip(int argc, char **argv)
 		{ "blocksize", required_argument, NULL, 'b' },
 		{ "independent", no_argument, NULL, 'i' }, { "no-name", no_argument, NULL, 'n' },
 		{ "suffix", required_argument, NULL, 'S' },
-		{ "devices", required_argument, NULL, OPT_DEVICES },
-		{ "processes", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },     { "quiet", no_argument, NULL, 'q' },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
-		{ "verify", no_argument, NULL, OPT_VERIFY },
-		{ "no-verify", no_argument, NULL, OPT_NO_VERIFY },
-		{ "fallback", required_argument, NULL, OPT_FALLBACK },
-		{ "watchdog", required_argument, NULL, OPT_WATCHDOG },
+		CLI_DEVICE_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
 	};
-	static char cpu_spec[32];
 	int ch;
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "cdtfko:123456789b:inS:p:vqh", longs, NULL)) != -1) {
 		char *end;
+		int dev = cli_device_option(&c.dev, ch, optarg);
+		if (dev < 0)
+			return EXIT_ERR;
+		if (dev > 0)
+			continue;
 		switch (ch) {
 		case 'c': c.to_stdout = true; break;
 		case 'd': c.decompress = true; break;
@@ -415,8 +361,8 @@ int cmd_gzip(int argc, char **argv)
 		case OPT_BEST: c.level = 9; break;
 		case 'b':
 			errno = 0;
-			c.chunk_kib = strtoul(optarg, &end, 10);
-			if (errno || *end || c.chunk_kib < 32 || c.chunk_kib > 65536) {
+			c.dev.chunk_kib = strtoul(optarg, &end, 10);
+			if (errno || *end || c.dev.chunk_kib < 32 || c.dev.chunk_kib > 65536) {
 				msg("invalid block size '%s' (KiB, 32 .. 65536)", optarg);
 				return EXIT_ERR;
 			}
@@ -430,31 +376,9 @@ int cmd_gzip(int argc, char **argv)
 			}
 			c.suffix = optarg;
 			break;
-		case OPT_DEVICES: c.devices = optarg; break;
-		case 'p':
-			snprintf(cpu_spec, sizeof(cpu_spec), "cpu:%s", optarg);
-			c.devices = cpu_spec;
-			break;
 		case 'v': c.verbose = true; c.quiet = false; break;
 		case 'q': c.quiet = true; c.verbose = false; break;
 		case OPT_PROGRESS: c.progress = true; break;
-		case OPT_VERIFY: c.verify = ORY_VERIFY_ALL; break;
-		case OPT_NO_VERIFY: c.verify = ORY_VERIFY_NONE; break;
-		case OPT_FALLBACK:
-			if (strcmp(optarg, "cpu") && strcmp(optarg, "none")) {
-				msg("--fallback takes cpu or none, not '%s'", optarg);
-				return EXIT_ERR;
-			}
-			c.no_fallback = !strcmp(optarg, "none");
-			break;
-		case OPT_WATCHDOG:
-			errno = 0;
-			c.watchdog_ms = (unsigned)strtoul(optarg, &end, 10);
-			if (errno || *end || !c.watchdog_ms) {
-				msg("invalid watchdog '%s' (milliseconds, > 0)", optarg);
-				return EXIT_ERR;
-			}
-			break;
 		case 'h': gzip_usage(stdout); return EXIT_OK;
 		default:
 			if (optopt && optopt < 256)
@@ -472,7 +396,7 @@ int cmd_gzip(int argc, char **argv)
 	}
 	if (c.test)
 		c.decompress = true;
-	if (open_runtime(&c) < 0)
+	if (cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
 		return EXIT_ERR;
 	outfile_install_signal_handlers();
 

@@ -26,6 +26,7 @@ static void usage(FILE *f)
 		   "commands:\n"
 		   "  gzip      compress FILEs (or decompress with -d, test with -t) like gzip/pigz,\n"
 		   "            spreading the work over every device: gzip --help for options\n"
+		   "  cnv       classify CIFAR-10 images with CNV-W1A1: cnv --help for options\n"
 		   "  devices   show the host topology and the devices --devices SPEC selects\n"
 		   "  version   print the version\n",
 		prog);
@@ -82,6 +83,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "gzip"))
 		return cmd_gzip(argc - 1, argv + 1);
+	if (!strcmp(cmd, "cnv"))
+		return cmd_cnv(argc - 1, argv + 1);
 	if (!strcmp(cmd, "devices"))
 		return cmd_devices(argc - 1, argv + 1);
 	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

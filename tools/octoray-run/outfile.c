@@ -112,6 +112,12 @@ int outfile_commit(struct outfile *o, const struct stat *src, bool force)
 		struct timespec ts[2] = { src->st_atim, src->st_mtim };
 		if (!rc)
 			futimens(o->fd, ts);
+	} else {
+		/* mkostemp made it 0600: give a new file the mode open(2) would have */
+		mode_t mask = umask(0);
+		umask(mask);
+		if (fchmod(o->fd, 0666 & ~mask) < 0)
+			rc = -errno;
 	}
 	if (!rc && fsync(o->fd) < 0)
 		rc = -errno;
