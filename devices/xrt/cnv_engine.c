@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "xrt_internal.h"
+#include "../../apps/cnv/cnv_app.h"
 
 struct cnv_slot {
 	xrtBufferHandle bo[CNV_NBUF];
@@ -37,6 +38,8 @@ struct cnv_engine {
 	unsigned nslots, head, busy;
 	bool broken; /* a run timed out: its buffers may still be in use */
 	struct cnv_slot slot[XRT_MAX_SLOTS];
+	/* How the job's input holds its images, and the same images as the card takes them. */
+	struct cnv_params rec, hwc;
 	/* noop: the software classifier standing in for the dataflow */
 	const struct ory_kernel_ops *sw;
 	void *sw_state;
@@ -177,11 +180,22 @@ static int cnv_job_begin(struct xrt_dev *d, const struct ory_job_desc *job)
 {
 	struct cnv_engine *g = d->priv;
 	const struct xrt_cnv_cfg *c = &d->cfg.cnv;
-	if (job->chunk_size % c->image_bytes || job->chunk_size / c->image_bytes > c->max_images) {
+	/* The CNV app says how its records hold images (CIFAR-10: label + planes); any other app
+	 * named "cnv" (a test's stand-in) hands over the card's own NHWC images. */
+	bool app = job->app == &ory_cnv_app;
+	g->rec = app ? *(const struct cnv_params *)job->params
+		     : (struct cnv_params){ .stride = c->image_bytes, .layout = CNV_HWC };
+	g->hwc = g->rec;
+	g->hwc.stride = CNV_IMAGE_BYTES;
+	g->hwc.offset = 0;
+	g->hwc.layout = CNV_HWC;
+	g->hwc.scores = false; /* the card gives classes only */
+	if ((app && c->image_bytes != CNV_IMAGE_BYTES) || job->chunk_size % g->rec.stride ||
+	    job->chunk_size / g->rec.stride > c->max_images) {
 		xrt_log(d->t, ORY_LOG_INFO,
 			"%s: chunks of %zu bytes are not a whole number of "
-			"%u-byte images, or more than %u ([cnv] max_images)",
-			d->desc->name, job->chunk_size, c->image_bytes, c->max_images);
+			"%zu-byte records, or more than %u ([cnv] max_images)",
+			d->desc->name, job->chunk_size, g->rec.stride, c->max_images);
 		return -ENOTSUP;
 	}
 	if (g->broken)
@@ -194,7 +208,7 @@ static int cnv_job_begin(struct xrt_dev *d, const struct ory_job_desc *job)
 				"%s: no software kernel to stand in for the card", d->desc->name);
 			return -ENOTSUP;
 		}
-		int rc = job->app->sw->open(job->params, &g->sw_state);
+		int rc = job->app->sw->open(app ? (const void *)&g->hwc : job->params, &g->sw_state);
 		if (rc < 0)
 			return rc;
 		g->sw = job->app->sw;
@@ -214,21 +228,24 @@ static void cnv_job_end(struct xrt_dev *d)
 static int cnv_submit(struct xrt_dev *d, struct ory_chunk *c)
 {
 	struct cnv_engine *g = d->priv;
-	unsigned ib = d->cfg.cnv.image_bytes;
+	size_t rs = g->rec.stride, ib = d->cfg.cnv.image_bytes;
 	if (g->broken)
 		return -EIO;
-	if (g->busy == g->nslots || !c->in_len || c->in_len % ib ||
-	    c->in_len / ib > d->cfg.cnv.max_images) {
-		xrt_log(d->t, ORY_LOG_INFO, "%s: chunk %llu of %zu bytes is not whole images",
+	if (g->busy == g->nslots || !c->in_len || c->in_len % rs ||
+	    c->in_len / rs > d->cfg.cnv.max_images) {
+		xrt_log(d->t, ORY_LOG_INFO, "%s: chunk %llu of %zu bytes is not whole records",
 			d->desc->name, (unsigned long long)c->seq, c->in_len);
 		return -EINVAL;
 	}
 	struct cnv_slot *s = &g->slot[(g->head + g->busy) % g->nslots];
-	unsigned n = (unsigned)(c->in_len / ib);
-	memcpy(s->map[CNV_IN], c->in, c->in_len);
+	unsigned n = (unsigned)(c->in_len / rs);
+	if (rs == ib && g->rec.layout == CNV_HWC)
+		memcpy(s->map[CNV_IN], c->in, c->in_len);
+	else /* the copy into the buffer is also the repacking into the card's NHWC */
+		cnv_pack_hwc(s->map[CNV_IN], c->in, n, &g->rec);
 	/* 0xff is no class: an output the dataflow did not write shows. */
 	memset(s->map[CNV_OUT], 0xff, n);
-	if (xrtBOSync(s->bo[CNV_IN], XCL_BO_SYNC_BO_TO_DEVICE, c->in_len, 0) ||
+	if (xrtBOSync(s->bo[CNV_IN], XCL_BO_SYNC_BO_TO_DEVICE, (size_t)n * ib, 0) ||
 	    xrtBOSync(s->bo[CNV_OUT], XCL_BO_SYNC_BO_TO_DEVICE, n, 0) ||
 	    xrtRunSetArg(s->in_run, 1, n) || xrtRunSetArg(s->out_run, 1, n) ||
 	    xrtRunStart(s->in_run)) {
@@ -280,7 +297,7 @@ static void model(struct xrt_dev *d, struct cnv_engine *g, struct cnv_slot *s)
 	struct ory_chunk mc = {
 		.seq = s->c->seq,
 		.in = s->map[CNV_IN],
-		.in_len = s->c->in_len,
+		.in_len = (size_t)s->n * d->cfg.cnv.image_bytes,
 		.out = out,
 		.out_cap = g->len[CNV_OUT],
 	};

@@ -135,7 +135,7 @@ Test(xrt_cnv, chunks_that_are_not_whole_images_leave_the_card_out)
 {
 	xrt_rt_make("xrt:0?app=cnv&xclbin=" CNV_XCLBIN, 64 * 1024, 0);
 	cr_expect_eq(run_cnv(100, NULL), -ENODEV);
-	cr_expect(xrt_log_has("are not a whole number of 3072-byte images"), "log:\n%s",
+	cr_expect(xrt_log_has("are not a whole number of 3072-byte records"), "log:\n%s",
 		  xrt_logbuf);
 }
 
