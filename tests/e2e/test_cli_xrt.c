@@ -47,6 +47,27 @@ Test(cli_xrt, gzip_on_two_simulated_cards_round_trips_through_gunzip)
 	expect_err_contains(dir, "xrt3=");
 }
 
+/* The FINN design's host path (idma0/odma0, NHWC buffers) on two cards, against the CPU. */
+Test(cli_xrt, cnv_on_two_simulated_cards_matches_the_cpu_classifier)
+{
+	char batch[4096], spec[4096];
+	snprintf(batch, sizeof(batch), "%s/data/cnv/test_batch.bin", ORY_SHARED_DIR);
+	if (!tu_exists(batch))
+		cr_skip_test("%s not present (a clone without ../shared)", batch);
+	snprintf(spec, sizeof(spec), "xrt:0,1?app=cnv&xclbin=%s/cnv.xclbin", ORY_XCLBIN_DIR);
+	int rc = cli_run(dir, NULL, "cnv", "-v", "--fallback", "none", "--devices", spec, batch,
+			 NULL);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, cli_err(dir));
+	expect_err_contains(dir, "xrt0=");
+	expect_err_contains(dir, "xrt1=");
+	rename(tu_path(dir, "out"), tu_path(dir, "cards"));
+	cr_assert_eq(cli_run(dir, NULL, "cnv", "--devices", "cpu:2", batch, NULL), 0);
+	/* -v adds scores on CPU lines only (the card gives classes): compare the classes */
+	cr_expect_eq(tu_sh("cd '%s' && head -n 846 out > cpu && "
+			   "head -n 846 cards | cut -d' ' -f1-5 | cmp -s - cpu", dir), 0,
+		     "the cards' classes differ from the CPU's");
+}
+
 Test(cli_xrt, devices_lists_each_engine_with_its_card)
 {
 	int rc = cli_run(dir, NULL, "devices", "--devices", "xrt:0,1", NULL);
