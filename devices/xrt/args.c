@@ -12,7 +12,8 @@
  * list: the config's [xrt] cards, else every card found (noop: card 0).
  *
  * Options: config=FILE (an INI file; default $ORY_XRT_CONFIG, else built-in U50 defaults),
- * app=gzip|cnv (the design the cards run), xclbin=FILE (that app's xclbin), verify=0|1 (gzip:
+ * app=gzip|cnv (the design the cards run; default $ORY_XRT_APP, which `octoray-run cnv` sets),
+ * xclbin=FILE (that app's xclbin; default $ORY_XRT_XCLBIN, which --xclbin sets), verify=0|1 (gzip:
  * inflate every block the card returns),
  * model=kernel|none|garbage|corrupt (noop only: what runs in place of the kernels), and any
  * config key as section.key=value (gzip.slots=1). Values cannot contain '&' or '+'.
@@ -168,8 +169,16 @@ int xrt_parse(const struct ory_topo *t, const char *args, struct xrt_cfg *cfg, s
 	}
 	if (file && file[0])
 		rc = xrt_cfg_load(file, cfg, why, sizeof(why));
+	/* What the command line says (octoray-run cnv sets the app, --xclbin the file) comes
+	 * after the config file and before the spec's own options. */
+	const char *env_app = getenv("ORY_XRT_APP");
+	if (!rc && !app && env_app && env_app[0])
+		app = env_app;
 	if (!rc && app)
 		rc = xrt_cfg_set(cfg, "xrt", "app", app, NULL, why, sizeof(why));
+	const char *env_xclbin = getenv("ORY_XRT_XCLBIN");
+	if (!rc && env_xclbin && env_xclbin[0])
+		rc = xrt_cfg_set(cfg, cfg->app, "xclbin", env_xclbin, NULL, why, sizeof(why));
 
 	for (o = opts && !rc ? strtok_r(opts, "&", &save) : NULL; o && !rc;
 	     o = strtok_r(NULL, "&", &save)) {

@@ -158,9 +158,12 @@ struct ory_job_stats {
 
 /* ---- gzip ---------------------------------------------------------------------------------
  * Output is ONE gzip member (RFC 1952): header, then each chunk's deflate data ending on a byte
- * boundary in a non-final block, then an empty final block, CRC-32 and ISIZE. Chunks are
- * compressed independently of which device runs them, so the bytes are identical for any
- * device count. Levels: 1-3 use ISA-L (levels 1-3), 4-9 use libdeflate at the same level.
+ * boundary in a non-final block, then an empty final block, CRC-32 and ISIZE. A chunk's bytes
+ * depend only on its input and the device kind that compressed it, so the output is identical
+ * for any number of CPU workers (or any number of cards); a card's deflate encoder differs from
+ * the CPU's, so when cards and CPU workers share a job (or a card's chunk is retried on the
+ * CPU) the bytes depend on who ran what, and stay a valid member with the same content.
+ * Levels: 1-3 use ISA-L (levels 1-3), 4-9 use libdeflate at the same level.
  * At levels 1-3 each chunk is primed with the last 32 KiB of the input before it, as pigz
  * does, unless `independent` is set; libdeflate has no dictionary, so levels 4-9 are always
  * independent. */

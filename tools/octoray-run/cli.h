@@ -29,14 +29,15 @@ struct cli_devices {
 	unsigned watchdog_ms;
 };
 enum { CLI_OPT_DEVICES = 300, CLI_OPT_VERIFY, CLI_OPT_NO_VERIFY, CLI_OPT_FALLBACK,
-       CLI_OPT_WATCHDOG };
+       CLI_OPT_WATCHDOG, CLI_OPT_XCLBIN };
 #define CLI_DEVICE_LONG_OPTIONS                                                               \
 	{ "devices", required_argument, NULL, CLI_OPT_DEVICES },                              \
 	{ "processes", required_argument, NULL, 'p' },                                       \
 	{ "verify", no_argument, NULL, CLI_OPT_VERIFY },                                     \
 	{ "no-verify", no_argument, NULL, CLI_OPT_NO_VERIFY },                               \
 	{ "fallback", required_argument, NULL, CLI_OPT_FALLBACK },                           \
-	{ "watchdog", required_argument, NULL, CLI_OPT_WATCHDOG }
+	{ "watchdog", required_argument, NULL, CLI_OPT_WATCHDOG },                           \
+	{ "xclbin", required_argument, NULL, CLI_OPT_XCLBIN }
 #define CLI_DEVICE_HELP                                                                       \
 	"      --devices SPEC   all (default) | cpu | cpu:N | xrt:CARDS[?opts] |\n"             \
 	"                       fault:KIND[:N]?... (testing); several joined with '+'\n"         \
@@ -46,7 +47,8 @@ enum { CLI_OPT_DEVICES = 300, CLI_OPT_VERIFY, CLI_OPT_NO_VERIFY, CLI_OPT_FALLBAC
 	"      --fallback MODE  cpu (default): CPU workers finish the job when no other\n"       \
 	"                       device is left; none: fail the job then\n"                       \
 	"      --watchdog MS    a chunk on a card running longer than MS is run elsewhere\n"     \
-	"                       (default: 10x its usual time, at least 1 s)\n"
+	"                       (default: 10x its usual time, at least 1 s)\n"                   \
+	"      --xclbin FILE    the design Alveo cards load (default: from configs/u50.ini)\n"
 /* 1: opt was a device option (consumed), 0: not one, -1: bad value (message printed). */
 int cli_device_option(struct cli_devices *d, int opt, const char *arg);
 /* Create the runtime; prints the reason and returns -1 on failure. */

@@ -276,6 +276,7 @@ int cmd_cnv(int argc, char **argv)
 	c.o.scores = c.verbose;
 	c.summary = c.o.format == ORY_CNV_TEXT && !c.output ? stdout : stderr;
 	c.res.struct_size = sizeof(c.res);
+	setenv("ORY_XRT_APP", "cnv", 0); /* cards found by --devices all load the CNV design */
 	if (cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
 		return EXIT_ERR;
 	outfile_install_signal_handlers();

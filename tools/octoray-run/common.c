@@ -39,6 +39,10 @@ int cli_device_option(struct cli_devices *d, int opt, const char *arg)
 		}
 		d->no_fallback = !strcmp(arg, "none");
 		return 1;
+	case CLI_OPT_XCLBIN:
+		/* read by the XRT device (devices/xrt/args.c) when it opens the cards */
+		setenv("ORY_XRT_XCLBIN", arg, 1);
+		return 1;
 	case CLI_OPT_WATCHDOG:
 		errno = 0;
 		d->watchdog_ms = (unsigned)strtoul(arg, &end, 10);
