@@ -49,9 +49,11 @@ typedef void (*ory_log_fn)(void *arg, enum ory_log_level level, const char *msg)
 struct ory_runtime_opts {
 	size_t struct_size;
 	/* Which devices to use; NULL means "all". Grammar: "all" (every accelerator found, else one
-	 * CPU worker per physical core), "cpu" (one worker per physical core), "cpu:N" (N workers,
-	 * spread over the cores round-robin). An unknown kind or a malformed count is -EINVAL,
-	 * a kind with no device present is -ENODEV. */
+	 * CPU worker per physical core) or items joined with '+': "cpu" (one worker per physical
+	 * core), "cpu:N" (N workers, spread over the cores), "xrt[:CARDS][?opts]" (Alveo cards,
+	 * devices/xrt/README.md), "sim:N[?opts]" (modelled cards), "fault:KIND[:N]?opts" (fault
+	 * injection, devices/fault/fault.c). An unknown kind or malformed args is -EINVAL, a kind
+	 * with no device present is -ENODEV. */
 	const char *devices;
 	/* Bytes of input per chunk. Output never depends on the device count because chunk
 	 * boundaries depend on this alone. Default 1 MiB, range 32 KiB .. 64 MiB. */
