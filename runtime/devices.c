@@ -9,6 +9,7 @@
 #include "internal.h"
 
 extern const struct ory_device_ops ory_cpu_device_ops, ory_fault_device_ops, ory_xrt_device_ops;
+extern const struct ory_device_ops ory_sim_device_ops;
 
 #define MAX_KINDS 16
 
@@ -20,6 +21,7 @@ static const struct ory_device_ops *kinds[MAX_KINDS + 1] = {
 #endif
 	&ory_cpu_device_ops,
 	&ory_fault_device_ops,
+	&ory_sim_device_ops,
 };
 
 const struct ory_device_ops *const *ory_device_kinds(void)

@@ -158,12 +158,15 @@ Test(cli_io_faults, when_every_device_fails_without_fallback_nothing_is_written)
 	int rc = cli_run(dir, NULL, "gzip", "--devices", "fault:cpu:2?die_after=0", "--fallback",
 			 "none", tu_path(dir, "in"), NULL);
 	cr_expect_eq(rc, 1);
-	/* warnings about each quarantined device come first; the error is the last line */
+	/* Warnings about each quarantined device come first; the error is the last line. Which
+	 * limit is hit first depends on timing: both devices quarantined, or one chunk out of
+	 * tries (it fails on both devices twice while other chunks feed the quarantine counts). */
 	char *err = cli_err(dir);
 	char *last = strrchr(err, '\n');
 	while (last && last > err && last[-1] != '\n')
 		last--;
-	cr_expect(last && strstr(last, "in: no healthy device left"), "stderr: %s", err);
+	cr_expect(last && (strstr(last, "in: no healthy device left") ||
+			   strstr(last, "in: chunk 0 failed 4 times")), "stderr: %s", err);
 	free(err);
 	cr_expect_not(tu_exists(tu_path(dir, "in.gz")));
 	cr_expect_eq(tu_count_hidden(dir), 0);
