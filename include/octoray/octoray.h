@@ -140,7 +140,7 @@ int ory_runtime_device_info(const struct ory_runtime *rt, unsigned index,
 			    struct ory_device_info *info);
 
 /* Host topology as hwloc saw it: one line per item into buf (NUL-terminated, truncated to
- * buf_len). Returns the length the full text needs, excluding the NUL. Thread-safe. */
+ * buf_len). PCI functions are discovered, and listed, only on hosts with a Xilinx card. Returns the length the full text needs, excluding the NUL. Thread-safe. */
 size_t ory_runtime_describe(const struct ory_runtime *rt, char *buf, size_t buf_len);
 
 /* Progress: called on the job's calling thread after each committed chunk with the totals so
