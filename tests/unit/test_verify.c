@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: MIT */
+/* The gzip verifier (--verify): every way a device can lie about a chunk is caught, and an
+ * honest chunk from either kernel (deflate or stored blocks, primed or not) passes. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <isa-l/crc.h>
+
+#include "apps/gzip/gzip_internal.h"
+#include "util.h"
+
+#define DICT (32u << 10)
+#define LEN ((1u << 20) + 17) /* not a multiple of the verifier's piece */
+
+static uint8_t *area; /* dictionary, then the chunk's input */
+static uint8_t *out;
+static void *sw, *ver;
+static struct ory_chunk c;
+
+static void setup(void)
+{
+	area = tu_text(DICT + LEN, 11);
+	out = malloc(gzip_chunk_bound(LEN));
+	cr_assert(area && out);
+	struct gzip_params p = { .level = 1, .primed = true };
+	cr_assert_eq(ory_gzip_app.sw->open(&p, &sw), 0);
+	cr_assert_eq(ory_gzip_app.verify->open(&p, &ver), 0);
+}
+
+static void teardown(void)
+{
+	ory_gzip_app.sw->close(sw);
+	ory_gzip_app.verify->close(ver);
+	free(area);
+	free(out);
+}
+
+/* An honest chunk: compressed by the software kernel, or stored blocks as a card may send. */
+static void honest(bool stored, size_t dict_len)
+{
+	c = (struct ory_chunk){ .in = area + DICT, .in_len = LEN, .dict_len = dict_len,
+				.out = out, .out_cap = gzip_chunk_bound(LEN) };
+	if (stored) {
+		c.out_len = gzip_store(c.in, c.in_len, c.out);
+		c.check = crc32_gzip_refl(0, c.in, c.in_len);
+	} else {
+		cr_assert_eq(ory_gzip_app.sw->run(sw, &c), 0);
+	}
+}
+
+static int verify(void)
+{
+	return ory_gzip_app.verify->run(ver, &c);
+}
+
+TestSuite(verify, .init = setup, .fini = teardown);
+
+Test(verify, honest_chunks_pass)
+{
+	honest(false, DICT);
+	cr_expect_eq(verify(), 0, "primed deflate");
+	honest(false, 0);
+	cr_expect_eq(verify(), 0, "independent deflate");
+	honest(true, 0);
+	cr_expect_eq(verify(), 0, "stored blocks");
+}
+
+Test(verify, a_wrong_crc_is_caught)
+{
+	honest(false, DICT);
+	c.check ^= 1;
+	cr_expect_eq(verify(), -EBADMSG);
+	honest(true, 0);
+	c.check = 0;
+	cr_expect_eq(verify(), -EBADMSG);
+}
+
+Test(verify, a_damaged_byte_is_caught_wherever_it_is)
+{
+	/* stored blocks carry the input verbatim: a flipped byte still inflates, to other data */
+	const size_t at[] = { 0, 16 << 10, 65535, LEN / 2, LEN - 1 };
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		honest(true, 0);
+		c.out[at[i] + 5 * (at[i] / 65535 + 1)] ^= 0x20; /* past each 5-byte block header */
+		cr_expect_eq(verify(), -EBADMSG, "byte %zu", at[i]);
+	}
+}
+
+Test(verify, short_long_or_final_output_is_caught)
+{
+	honest(false, DICT);
+	c.out_len /= 2;
+	cr_expect_eq(verify(), -EBADMSG, "truncated");
+
+	honest(true, 0);
+	c.out_len -= 1;
+	cr_expect_eq(verify(), -EBADMSG, "one byte short");
+
+	/* one more stored block: inflates to more than the input */
+	honest(true, 0);
+	c.out_len += gzip_store((const uint8_t *)"x", 1, c.out + c.out_len);
+	cr_expect_eq(verify(), -EBADMSG, "too long");
+
+	/* the first stored block marked final: the chunk would end the stream */
+	honest(true, 0);
+	c.out[0] |= 1;
+	cr_expect_eq(verify(), -EBADMSG, "final block");
+}
+
+Test(verify, output_made_without_the_dictionary_it_claims_is_caught)
+{
+	/* compressed against the previous 32 KiB, then checked as if independent */
+	honest(false, DICT);
+	c.dict_len = 0;
+	cr_expect_eq(verify(), -EBADMSG);
+}
