@@ -300,8 +300,17 @@ static int sim_submit(void *dev, struct ory_chunk *c)
 	if (gzip_chunk_bound(c->in_len) - 8 > c->out_cap) {
 		c->status = -EOVERFLOW;
 	} else {
-		c->out_len = gzip_store(c->in, c->in_len, c->out);
-		c->check = crc32_gzip_refl(0, c->in, c->in_len);
+		/* One stored block at a time, its CRC while the block is still in L1/L2 */
+		uint32_t crc = 0;
+		size_t done = 0, out = 0;
+		do {
+			size_t n = ORY_MIN(c->in_len - done, (size_t)65535);
+			out += gzip_store(c->in + done, n, c->out + out);
+			crc = crc32_gzip_refl(crc, c->in + done, n);
+			done += n;
+		} while (done < c->in_len);
+		c->out_len = out;
+		c->check = crc;
 		c->status = 0;
 	}
 	return 0;
