@@ -40,7 +40,8 @@ enum { CLI_OPT_DEVICES = 300, CLI_OPT_VERIFY, CLI_OPT_NO_VERIFY, CLI_OPT_FALLBAC
 	{ "xclbin", required_argument, NULL, CLI_OPT_XCLBIN }
 #define CLI_DEVICE_HELP                                                                       \
 	"      --devices SPEC   all (default) | cpu | cpu:N | xrt:CARDS[?opts] |\n"             \
-	"                       fault:KIND[:N]?... (testing); several joined with '+'\n"         \
+	"                       sim:N[?opts] (simulated U50s), fault:KIND[:N]?... (testing);\n"  \
+	"                       several joined with '+' (README: the spec table)\n"         \
 	"  -p, --processes N    same as --devices cpu:N\n"                                       \
 	"      --verify         check every chunk before writing it (default: all but CPU)\n"    \
 	"      --no-verify      check no chunk\n"                                                \
