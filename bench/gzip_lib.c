@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* gzip_lib.c - liboctoray's gzip job timed inside one process, with one runtime reused: what
  * octoray-run's MB/s would be without process start-up and runtime creation, file to
- * /dev/null through io_uring (fd) and memory to memory, where chunks point into the caller's
- * buffer and nothing is copied (buf). Against gzip-kernel-bench -t N, this says whether the
- * data path or the host limits a run. */
+ * /dev/null through io_uring (fd), and memory to memory (buf: chunks point into the caller's
+ * buffer, so the input is not copied, but every chunk's output is copied into the caller's).
+ * Against gzip-kernel-bench -t N, this says whether the data path or the host limits a run. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
