@@ -125,8 +125,9 @@ static int parse_devices(struct ory_runtime *rt, const char *spec, char *err, si
 	/* Device args may keep pointing into the copy, so it lives as long as the runtime. */
 	for (char *item = strtok_r(copy, "+", &save); item && !rc;
 	     item = strtok_r(NULL, "+", &save)) {
-		char *colon = strchr(item, ':');
-		size_t klen = colon ? (size_t)(colon - item) : strlen(item);
+		/* KIND, KIND:ARGS or KIND?OPTS: a kind takes its options with or without a count */
+		size_t klen = strcspn(item, ":?");
+		const char *args = item[klen] == ':' ? item + klen + 1 : item[klen] ? item + klen : NULL;
 		const struct ory_device_ops *ops = ory_device_kind(item, klen);
 		if (!ops) {
 			char known[128] = "";
@@ -138,7 +139,7 @@ static int parse_devices(struct ory_runtime *rt, const char *spec, char *err, si
 			rc = -EINVAL;
 			break;
 		}
-		rc = add_devices(rt, ops, colon ? colon + 1 : NULL, false, err, errlen);
+		rc = add_devices(rt, ops, args, false, err, errlen);
 	}
 	if (!rc && rt->ndevices == 0) {
 		snprintf(err, errlen, "empty device spec '%s'", spec);

@@ -171,6 +171,19 @@ Test(sim, latency_is_paid_once_per_chunk)
 	free(in);
 }
 
+Test(sim, options_need_no_device_count)
+{
+	/* "sim?opts" is one card with those options, as "sim:1?opts": 2 chunks of 20 ms */
+	size_t len = 2 * 64 * KiB;
+	uint8_t *in = tu_text(len, 6);
+	struct sim_job j = run("sim?mbps=0,dma_mbps=0,latency_us=20000,slots=1", in, len, 64 * KiB);
+	cr_assert_eq(j.rc, 0, "%s", j.err);
+	cr_expect_eq(j.dev0.chunks, 2);
+	cr_expect_geq(j.seconds, 0.040 * 0.99, "%.4f s: the options were not applied", j.seconds);
+	free(j.out);
+	free(in);
+}
+
 Test(sim, bad_specs_are_refused_with_einval)
 {
 	const char *bad[] = {
@@ -188,6 +201,7 @@ Test(sim, bad_specs_are_refused_with_einval)
 		"sim:1?ratio=0",
 		"sim:1?config=/nonexistent/sim.ini",
 		"sim:1000",
+		"sim?bogus=1",
 	};
 	uint8_t in[16] = {0};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
