@@ -46,16 +46,11 @@ static int cmd_devices(int argc, char **argv)
 			return EXIT_ERR;
 		}
 	}
-	struct ory_runtime_opts o;
-	ory_runtime_opts_init(&o);
-	o.devices = spec;
+	/* Verbose: what was looked for and why it was not used is what this command is for. */
+	struct cli_devices dev = { .spec = spec };
 	struct ory_runtime *rt;
-	char err[256];
-	int rc = ory_runtime_create(&o, &rt, err, sizeof(err));
-	if (rc < 0) {
-		msg("--devices %s: %s", spec, err[0] ? err : ory_strerror(rc));
+	if (cli_open_runtime(&dev, true, false, &rt) < 0)
 		return EXIT_ERR;
-	}
 	size_t need = ory_runtime_describe(rt, NULL, 0);
 	char *text = malloc(need + 1);
 	if (text) {
