@@ -149,7 +149,9 @@ static int set_pci_ids(struct xrt_cfg *cfg, const char *v)
 	while (*p) {
 		unsigned ven, dev;
 		int used;
-		if (n == 8 || sscanf(p, "%x:%x%n", &ven, &dev, &used) != 2 || ven > 0xffff ||
+		/* Xilinx functions only: XRT drives nothing else, and the topology looks for PCI
+		 * functions only when one with this vendor is on the bus (runtime/topology.c). */
+		if (n == 8 || sscanf(p, "%x:%x%n", &ven, &dev, &used) != 2 || ven != 0x10ee ||
 		    dev > 0xffff)
 			return -EINVAL;
 		cfg->pci_ids[n++] = ven << 16 | dev;
