@@ -122,3 +122,14 @@ const uint8_t *xrt_card_uuid(const struct xrt_card *c)
 {
 	return c->uuid;
 }
+
+int xrt_run_wait(xrtRunHandle r, unsigned timeout_ms)
+{
+	enum ert_cmd_state st = xrtRunWaitFor(r, timeout_ms);
+	if (st == ERT_CMD_STATE_COMPLETED)
+		return 0;
+	if (st == ERT_CMD_STATE_NEW || st == ERT_CMD_STATE_QUEUED ||
+	    st == ERT_CMD_STATE_SUBMITTED || st == ERT_CMD_STATE_RUNNING)
+		return -ETIMEDOUT;
+	return -EIO;
+}

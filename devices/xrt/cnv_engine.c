@@ -136,9 +136,8 @@ static int cnv_open(struct xrt_dev *d, const struct xrt_xclbin *xb)
 	if (!g)
 		return -ENOMEM;
 	d->priv = g;
-	/* Whole pages, as for gzip (XRT maps BOs by pages). */
-	g->len[CNV_IN] = ((size_t)c->max_images * c->image_bytes + 4095) & ~(size_t)4095;
-	g->len[CNV_OUT] = ((size_t)c->max_images + 4095) & ~(size_t)4095;
+	g->len[CNV_IN] = xrt_bo_len((size_t)c->max_images * c->image_bytes);
+	g->len[CNV_OUT] = xrt_bo_len(c->max_images);
 	g->nslots = c->slots;
 	g->rng = 0x9e3779b97f4a7c15ull;
 	int rc = 0;
@@ -265,17 +264,12 @@ static int cnv_submit(struct xrt_dev *d, struct ory_chunk *c)
 	return 0;
 }
 
+/* A run still going after the timeout may yet write its buffers: none is used again. */
 static int wait_run(struct cnv_engine *g, xrtRunHandle r, unsigned timeout_ms)
 {
-	enum ert_cmd_state st = xrtRunWaitFor(r, timeout_ms);
-	if (st == ERT_CMD_STATE_COMPLETED)
-		return 0;
-	if (st == ERT_CMD_STATE_NEW || st == ERT_CMD_STATE_QUEUED ||
-	    st == ERT_CMD_STATE_SUBMITTED || st == ERT_CMD_STATE_RUNNING) {
-		g->broken = true;
-		return -ETIMEDOUT;
-	}
-	return -EIO;
+	int rc = xrt_run_wait(r, timeout_ms);
+	g->broken |= rc == -ETIMEDOUT;
+	return rc;
 }
 
 /* What the card would have written into the output BO, for noop. */

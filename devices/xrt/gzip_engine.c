@@ -225,10 +225,9 @@ static int gz_open(struct xrt_dev *d, const struct xrt_xclbin *xb)
 	g->len[GZ_SIZES] = g->len[GZ_BLOCKS] = g->max_blocks * sizeof(uint32_t);
 	g->len[GZ_LTREE] = g->max_blocks * 1024 * sizeof(uint32_t);
 	g->len[GZ_DTREE] = g->max_blocks * 64 * sizeof(uint32_t);
-	/* Whole pages: XRT maps BOs page by page anyway, and the noop shim's aligned_alloc(4096,
-	 * size) wants a multiple of the alignment (ASan aborts on the 32-byte size arrays). */
+	/* (ASan aborts on the noop shim's aligned_alloc of the 32-byte size arrays otherwise) */
 	for (int b = 0; b < GZ_NBUF; b++)
-		g->len[b] = (g->len[b] + 4095) & ~(size_t)4095;
+		g->len[b] = xrt_bo_len(g->len[b]);
 	g->nslots = c->slots;
 	g->timeout_ms = d->cfg.timeout_ms;
 
@@ -348,17 +347,12 @@ static int gz_submit(struct xrt_dev *d, struct ory_chunk *c)
 	return 0;
 }
 
+/* A run still going after the timeout may yet write its buffers: none is used again. */
 static int wait_run(struct gz_engine *g, xrtRunHandle r)
 {
-	enum ert_cmd_state st = xrtRunWaitFor(r, g->timeout_ms);
-	if (st == ERT_CMD_STATE_COMPLETED)
-		return 0;
-	if (st == ERT_CMD_STATE_NEW || st == ERT_CMD_STATE_QUEUED ||
-	    st == ERT_CMD_STATE_SUBMITTED || st == ERT_CMD_STATE_RUNNING) {
-		g->broken = true;
-		return -ETIMEDOUT;
-	}
-	return -EIO;
+	int rc = xrt_run_wait(r, g->timeout_ms);
+	g->broken |= rc == -ETIMEDOUT;
+	return rc;
 }
 
 static void call_of(const struct gz_engine *g, const struct gz_slot *s, const enum gz_buf *wiring,

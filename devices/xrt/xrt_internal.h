@@ -135,6 +135,16 @@ int xrt_card_get(const struct ory_topo *t, const struct xrt_card_id *id, const c
 void xrt_card_put(struct xrt_card *c, unsigned unit);
 xrtDeviceHandle xrt_card_handle(const struct xrt_card *c);
 const uint8_t *xrt_card_uuid(const struct xrt_card *c);
+/* Wait up to timeout_ms for a run: 0 when it completed, -EIO when it ended otherwise, and
+ * -ETIMEDOUT while it is still queued or running; then the card may still be using the run's
+ * buffers, and the engine must not hand them out again. */
+int xrt_run_wait(xrtRunHandle r, unsigned timeout_ms);
+/* BO sizes in whole pages: XRT maps BOs page by page anyway, and the noop shim's
+ * aligned_alloc(4096, size) wants a multiple of the alignment. */
+static inline size_t xrt_bo_len(size_t len)
+{
+	return (len + 4095) & ~(size_t)4095;
+}
 
 /* One opened device: an engine (gzip: an lz77 + huffman CU pair) of one card. */
 struct xrt_dev {
