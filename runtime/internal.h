@@ -155,6 +155,11 @@ int ory_engine_run(struct ory_runtime *rt, const struct ory_job_spec *spec,
 /* runtime/sink.c */
 int ory_sink_write(struct ory_runtime *rt, struct ory_sink *s, const void *buf, size_t len);
 
+/* runtime/fileio.c: all of len bytes, or a negative errno (-EIO for a file that ends early or
+ * takes no more). ory_pread_full reads at `off`, not moving the file position. */
+int ory_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int ory_write_full(int fd, const void *buf, size_t len);
+
 /* Claim/release the runtime for one job: -EBUSY if a job is running. */
 int ory_job_enter(struct ory_runtime *rt);
 void ory_job_leave(struct ory_runtime *rt);

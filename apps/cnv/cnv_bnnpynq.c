@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cnv_internal.h"
+#include "../../runtime/internal.h"
 
 #define WEIGHT_FILES 91 /* sum of PE over the 9 layers */
 #define THRES_FILES  87 /* layer 8 has none */
@@ -35,17 +36,8 @@ static int read_exact(const char *path, void *buf, size_t want, char *err, size_
 			     (long long)st.st_size, want);
 		goto out;
 	}
-	for (size_t got = 0; got < want;) {
-		ssize_t n = read(fd, (char *)buf + got, want - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			cnv_err(err, errlen, rc, "%s: read: %s", path, strerror(-rc));
-			goto out;
-		}
-		got += (size_t)n;
-	}
+	if ((rc = ory_pread_full(fd, buf, want, 0)) < 0)
+		cnv_err(err, errlen, rc, "%s: read: %s", path, strerror(-rc));
 out:
 	close(fd);
 	return rc;

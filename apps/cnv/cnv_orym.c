@@ -30,6 +30,7 @@
 #include <zlib.h>
 
 #include "cnv_internal.h"
+#include "../../runtime/internal.h"
 
 #define ORYM_MAGIC     "ORYMODEL"
 #define ORYM_VERSION   1
@@ -138,16 +139,7 @@ int cnv_model_save(const struct cnv_model *m, const char *path)
 		free(buf);
 		return rc;
 	}
-	for (size_t done = 0; done < len;) {
-		ssize_t n = write(fd, (char *)buf + done, len - done);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			break;
-		}
-		done += (size_t)n;
-	}
+	rc = ory_write_full(fd, buf, len);
 	if (close(fd) < 0 && !rc)
 		rc = -errno;
 	free(buf);
@@ -261,16 +253,9 @@ int cnv_model_load_file(const char *path, struct cnv_model **out, char *err, siz
 		rc = cnv_err(err, errlen, -ENOMEM, "%s: out of memory", path);
 		goto out;
 	}
-	for (size_t got = 0; got < len;) {
-		ssize_t n = read(fd, buf + got, len - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			rc = n < 0 ? -errno : -EIO;
-			cnv_err(err, errlen, rc, "%s: read: %s", path, strerror(-rc));
-			goto out;
-		}
-		got += (size_t)n;
+	if ((rc = ory_pread_full(fd, buf, len, 0)) < 0) {
+		cnv_err(err, errlen, rc, "%s: read: %s", path, strerror(-rc));
+		goto out;
 	}
 	rc = load_mem_named(buf, len, path, out, err, errlen);
 out:

@@ -17,20 +17,6 @@
 /* Metadata sections are kilobytes; anything above this is not one. */
 #define SECTION_MAX ((uint64_t)16 << 20)
 
-static int read_at(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 /* Section `kind` into a fresh buffer of at least `min` bytes; -ENOENT when absent. */
 static int load_section(int fd, uint64_t flen, const struct axlf_section_header *sh, unsigned nsec,
 			uint32_t kind, size_t min, void **out, size_t *out_len)
@@ -44,7 +30,7 @@ static int load_section(int fd, uint64_t flen, const struct axlf_section_header 
 		void *buf = malloc(len);
 		if (!buf)
 			return -ENOMEM;
-		int rc = read_at(fd, buf, len, off);
+		int rc = ory_pread_full(fd, buf, len, off);
 		if (rc < 0) {
 			free(buf);
 			return rc;
@@ -78,7 +64,7 @@ int xrt_xclbin_read(const char *path, struct xrt_xclbin *xb, char *why, size_t w
 	if (!rc && (uint64_t)st.st_size < sizeof(top))
 		rc = -EINVAL;
 	if (!rc)
-		rc = read_at(fd, &top, sizeof(top), 0);
+		rc = ory_pread_full(fd, &top, sizeof(top), 0);
 	unsigned nsec = top.m_header.m_numSections;
 	if (!rc &&
 	    (memcmp(top.m_magic, "xclbin2", 8) || nsec == 0 || nsec > XCLBIN_MAX_NUM_SECTION ||
@@ -88,7 +74,7 @@ int xrt_xclbin_read(const char *path, struct xrt_xclbin *xb, char *why, size_t w
 	if (!rc && !(sh = malloc(nsec * sizeof(*sh))))
 		rc = -ENOMEM;
 	if (!rc)
-		rc = read_at(fd, sh, nsec * sizeof(*sh), offsetof(struct axlf, m_sections));
+		rc = ory_pread_full(fd, sh, nsec * sizeof(*sh), offsetof(struct axlf, m_sections));
 	if (rc) {
 		snprintf(why, why_len, "xclbin %s: %s", path,
 			 rc == -EINVAL ? "not an xclbin (bad axlf header)" : strerror(-rc));
