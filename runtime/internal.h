@@ -5,7 +5,9 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <hwloc.h>
 
@@ -19,6 +21,18 @@
 #define ORY_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define ORY_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define ory_container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+/* Copy a caller's options struct (struct_size first, as every public options struct) over the
+ * defaults already in *dst: fields an older, shorter struct lacks keep their defaults. False
+ * when it is too short to hold even the first `need` bytes. */
+static inline bool ory_take_struct(void *dst, size_t dst_size, const void *src, size_t need)
+{
+	size_t n = *(const size_t *)src;
+	if (n < need)
+		return false;
+	memcpy(dst, src, ORY_MIN(n, dst_size));
+	return true;
+}
 
 /* runtime/topology.c */
 struct ory_topo {

@@ -31,9 +31,8 @@ static int take_opts(struct ory_runtime_opts *o, const struct ory_runtime_opts *
 {
 	ory_runtime_opts_init(o);
 	if (in) {
-		if (in->struct_size < offsetof(struct ory_runtime_opts, chunk_size))
+		if (!ory_take_struct(o, sizeof(*o), in, offsetof(struct ory_runtime_opts, chunk_size)))
 			goto bad_size;
-		memcpy(o, in, ORY_MIN(in->struct_size, sizeof(*o)));
 		o->struct_size = sizeof(*o);
 	}
 	if (!o->devices)

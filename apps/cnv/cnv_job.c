@@ -125,11 +125,9 @@ static int run_cnv(struct ory_runtime *rt, const struct ory_source *src, struct 
 {
 	struct ory_cnv_opts o;
 	ory_cnv_opts_init(&o);
-	if (in_opts) {
-		if (in_opts->struct_size < offsetof(struct ory_cnv_opts, batch))
-			return ory_fail(rt, -EINVAL, "cnv options struct too small");
-		memcpy(&o, in_opts, ORY_MIN(in_opts->struct_size, sizeof(o)));
-	}
+	if (in_opts &&
+	    !ory_take_struct(&o, sizeof(o), in_opts, offsetof(struct ory_cnv_opts, batch)))
+		return ory_fail(rt, -EINVAL, "cnv options struct too small");
 	if (o.batch < 1 || o.batch > 65536 || o.input > ORY_CNV_RAW || o.format > ORY_CNV_NONE)
 		return ory_fail(rt, -EINVAL, "bad cnv options (batch 1 .. 65536)");
 	struct cnv_frame f = { .o = &o, .index = o.first_index, .classes = classes,

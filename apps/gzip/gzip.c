@@ -46,11 +46,9 @@ static int run_gzip(struct ory_runtime *rt, const struct ory_source *src, struct
 {
 	struct ory_gzip_opts o;
 	ory_gzip_opts_init(&o);
-	if (in_opts) {
-		if (in_opts->struct_size < offsetof(struct ory_gzip_opts, independent))
-			return ory_fail(rt, -EINVAL, "gzip options struct too small");
-		memcpy(&o, in_opts, ORY_MIN(in_opts->struct_size, sizeof(o)));
-	}
+	if (in_opts &&
+	    !ory_take_struct(&o, sizeof(o), in_opts, offsetof(struct ory_gzip_opts, independent)))
+		return ory_fail(rt, -EINVAL, "gzip options struct too small");
 	if (o.level < 1 || o.level > 9)
 		return ory_fail(rt, -EINVAL, "compression level %d out of range 1..9", o.level);
 

@@ -257,3 +257,35 @@ Test(gzip, a_too_small_output_buffer_is_enospc_and_bad_levels_are_einval)
 	cr_expect(strstr(ory_runtime_errmsg(rt), "level 10"));
 	ory_runtime_destroy(rt);
 }
+
+Test(gzip, options_from_an_older_shorter_struct_keep_defaults_and_too_short_ones_are_einval)
+{
+	/* runtime options: a struct that ends before chunk_size gets the 1 MiB default */
+	struct ory_runtime_opts ro;
+	ory_runtime_opts_init(&ro);
+	ro.devices = "cpu:1";
+	ro.chunk_size = 77; /* beyond the caller's struct: must not be read */
+	ro.struct_size = offsetof(struct ory_runtime_opts, chunk_size);
+	struct ory_runtime *rt;
+	char err[256];
+	cr_assert_eq(ory_runtime_create(&ro, &rt, err, sizeof(err)), 0, "%s", err);
+	uint8_t in[3000], out[4096];
+	memset(in, 'a', sizeof(in));
+	size_t n;
+	/* gzip options: a struct that ends at `independent` still compresses at its level */
+	struct ory_gzip_opts go;
+	ory_gzip_opts_init(&go);
+	go.level = 1;
+	go.independent = true;
+	go.struct_size = offsetof(struct ory_gzip_opts, independent);
+	cr_expect_eq(ory_gzip_buf(rt, in, sizeof(in), out, sizeof(out), &n, &go, NULL), 0, "%s",
+		     ory_runtime_errmsg(rt));
+	cr_expect_eq(out[8], 4, "XFL says level 1 (fastest)");
+	go.struct_size = sizeof(size_t);
+	cr_expect_eq(ory_gzip_buf(rt, in, sizeof(in), out, sizeof(out), &n, &go, NULL), -EINVAL);
+	cr_expect(strstr(ory_runtime_errmsg(rt), "too small"));
+	ory_runtime_destroy(rt);
+
+	ro.struct_size = sizeof(size_t);
+	cr_expect_eq(ory_runtime_create(&ro, &rt, err, sizeof(err)), -EINVAL);
+}
