@@ -12,7 +12,7 @@
 
 #define MiB ((size_t)1 << 20)
 
-static const char *const buf_names[GZ_NBUF] = {
+const char *const xrt_gz_buf_name[GZ_NBUF] = {
 	[GZ_IN] = "in",
 	[GZ_LZ] = "lz77_out",
 	[GZ_SIZES] = "sizes",
@@ -248,7 +248,7 @@ static int set_gzip(struct xrt_gzip_cfg *g, const char *key, const char *v, cons
 	}
 	if (!strncmp(key, "bank.", 5))
 		for (unsigned b = 0; b < GZ_NBUF; b++)
-			if (!strcmp(key + 5, buf_names[b]))
+			if (!strcmp(key + 5, xrt_gz_buf_name[b]))
 				return parse_banks(v, g->bank[b]);
 	return -ENOENT;
 }

@@ -42,16 +42,6 @@ static const enum gz_buf huff_wiring[6] = {GZ_LZ, GZ_LTREE, GZ_DTREE, GZ_OUT, GZ
 #define ARG_BLOCK_KB   6
 #define ARG_INPUT_SIZE 7
 
-static const char *const buf_label[GZ_NBUF] = {
-	[GZ_IN] = "in",
-	[GZ_LZ] = "lz77_out",
-	[GZ_SIZES] = "sizes",
-	[GZ_BLOCKS] = "block_sizes",
-	[GZ_LTREE] = "ltree_freq",
-	[GZ_DTREE] = "dtree_freq",
-	[GZ_OUT] = "out",
-};
-
 struct gz_slot {
 	xrtBufferHandle bo[GZ_NBUF];
 	uint8_t *map[GZ_NBUF]; /* NULL for device-only buffers */
@@ -138,7 +128,8 @@ static int resolve_bank(struct xrt_dev *d, struct gz_engine *g, enum gz_buf b)
 				xrt_log(d->t, ORY_LOG_WARN,
 					"%s: buffer %s is wired to banks %d and %d; "
 					"set [gzip] bank.%s",
-					d->desc->name, buf_label[b], seen, grp, buf_label[b]);
+					d->desc->name, xrt_gz_buf_name[b], seen, grp,
+					xrt_gz_buf_name[b]);
 				return -EIO;
 			}
 			seen = grp;

@@ -32,6 +32,8 @@ enum xrt_model {
 
 /* The gzip engine's buffers; each is an argument of lz77 and/or huffman (gzip_engine.c). */
 enum gz_buf { GZ_IN, GZ_LZ, GZ_SIZES, GZ_BLOCKS, GZ_LTREE, GZ_DTREE, GZ_OUT, GZ_NBUF };
+/* Their names, as in the design's kernels and the [gzip] bank.NAME keys (config.c). */
+extern const char *const xrt_gz_buf_name[GZ_NBUF];
 #define XRT_BANK_AUTO -1
 
 struct xrt_gzip_cfg {
