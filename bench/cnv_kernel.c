@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "apps/cnv/cnv.h"
+#include "bench.h"
 
 static const char usage[] =
 	"usage: cnv-kernel-bench [-n IMAGES] [-r RUNS] [-t THREADS] [-m MODEL.orym | -s SEED]\n"
@@ -19,13 +20,6 @@ static const char usage[] =
 	"  -r  timed runs per path (1..64); the best is reported (default 5)\n"
 	"  -t  threads for the multi-core figure, one per core (default 2; 0 = skip)\n"
 	"  -m  model file (default: the built-in BNN-PYNQ model); -s: synthetic model seed\n";
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static pthread_barrier_t start_line;
 
@@ -60,11 +54,11 @@ static void *thread_main(void *arg)
 		cnv_classify(ctx, j->img, CNV_IMAGE_BYTES, CNV_CHW, j->n, cls, NULL);
 	for (int r = 0; r < j->runs; r++) {
 		pthread_barrier_wait(&start_line);
-		double t0 = now_s();
+		double t0 = bench_now();
 		if (!j->rc)
 			j->rc = cnv_classify(ctx, j->img, CNV_IMAGE_BYTES, CNV_CHW, j->n, cls,
 					     NULL);
-		j->secs[r] = now_s() - t0;
+		j->secs[r] = bench_now() - t0;
 	}
 	cnv_ctx_free(ctx);
 	free(cls);
@@ -154,9 +148,9 @@ int main(int argc, char **argv)
 		}
 		double bestt = 1e30;
 		for (int r = 0; r < runs; r++) {
-			double t0 = now_s();
+			double t0 = bench_now();
 			cnv_classify(ctx, img, CNV_IMAGE_BYTES, CNV_CHW, n, cls, NULL);
-			double t = now_s() - t0;
+			double t = bench_now() - t0;
 			bestt = t < bestt ? t : bestt;
 		}
 		uint64_t ns[CNV_STAGES] = {0}, total = 0;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "apps/gzip/gzip_internal.h"
+#include "bench.h"
 
 static const char usage[] =
 	"usage: gzip-kernel-bench [-l LEVEL] [-b KiB] [-r RUNS] [-t THREADS] [-i] [-m] FILE\n"
@@ -23,19 +24,6 @@ static const char usage[] =
 	"  -i  independent chunks (no 32 KiB dictionary), as octoray-run -i\n"
 	"  -m  time memcpy of each chunk instead of the kernel (the cost of moving the data)\n"
 	"Prints one line: mbps=<MB/s of input, 10^6 B/s> ratio=<compressed/input> runs=<n>\n";
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 static uint8_t *load(const char *path, size_t *len)
 {
@@ -93,7 +81,7 @@ static void *timed_pass(void *arg)
 		return NULL;
 	}
 	p->out_bytes = 10 + 10; /* gzip header and trailer, as octoray-run writes them */
-	double t0 = now_s();
+	double t0 = bench_now();
 	for (size_t off = 0; off < p->len && p->rc == 0; off += p->chunk) {
 		struct ory_chunk c = {
 			.seq = off / p->chunk,
@@ -112,7 +100,7 @@ static void *timed_pass(void *arg)
 		p->rc = k->run(state, &c);
 		p->out_bytes += c.out_len;
 	}
-	p->secs = now_s() - t0;
+	p->secs = bench_now() - t0;
 	k->close(state);
 	free(out);
 	return NULL;
@@ -196,8 +184,7 @@ int main(int argc, char **argv)
 		mbps[r] = (double)len * threads / slowest / 1e6;
 		out_bytes = ps[0].out_bytes;
 	}
-	qsort(mbps, (size_t)runs, sizeof(double), cmp_double);
-	printf("mbps=%.1f ratio=%.4f runs=%d threads=%d\n", mbps[runs / 2],
+	printf("mbps=%.1f ratio=%.4f runs=%d threads=%d\n", bench_median(mbps, (size_t)runs),
 	       (double)out_bytes / (double)len, runs, threads);
 	pthread_barrier_destroy(&start);
 	free(tids);

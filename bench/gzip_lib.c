@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "octoray/octoray.h"
+#include "bench.h"
 
 static const char usage[] =
 	"usage: gzip-lib-bench [-l LEVEL] [-r RUNS] [-d SPEC] FILE\n"
@@ -20,25 +21,6 @@ static const char usage[] =
 	"  -r  runs of each job; the median is printed (default 3)\n"
 	"  -d  device spec (default cpu, one worker per core)\n"
 	"Prints: fd_mbps=<file to /dev/null> buf_mbps=<memory to memory> create_ms=<runtime>\n";
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
-	return v[n / 2];
-}
 
 int main(int argc, char **argv)
 {
@@ -71,7 +53,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	double t0 = now_s();
+	double t0 = bench_now();
 	struct ory_runtime_opts ro;
 	ory_runtime_opts_init(&ro);
 	ro.devices = devices;
@@ -82,7 +64,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "gzip-lib-bench: --devices %s: %s\n", devices, err);
 		return 1;
 	}
-	double create_ms = (now_s() - t0) * 1e3;
+	double create_ms = (bench_now() - t0) * 1e3;
 
 	size_t cap = ory_gzip_bound(rt, len);
 	uint8_t *out = malloc(cap);
@@ -97,13 +79,13 @@ int main(int argc, char **argv)
 
 	double fd_s[100], buf_s[100];
 	for (int r = 0; r < runs && rc == 0; r++) { /* interleaved, as bench/run does */
-		double a = now_s();
+		double a = bench_now();
 		rc = ory_gzip_fd(rt, fd, null_fd, &go, NULL);
-		double b = now_s();
+		double b = bench_now();
 		size_t out_len;
 		if (rc == 0)
 			rc = ory_gzip_buf(rt, in, len, out, cap, &out_len, &go, NULL);
-		double c = now_s();
+		double c = bench_now();
 		fd_s[r] = b - a;
 		buf_s[r] = c - b;
 		if (lseek(fd, 0, SEEK_SET) < 0)
@@ -114,7 +96,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("fd_mbps=%.1f buf_mbps=%.1f create_ms=%.1f runs=%d\n",
-	       (double)len / 1e6 / median(fd_s, runs), (double)len / 1e6 / median(buf_s, runs),
+	       (double)len / 1e6 / bench_median(fd_s, (size_t)runs),
+	       (double)len / 1e6 / bench_median(buf_s, (size_t)runs),
 	       create_ms, runs);
 	ory_runtime_destroy(rt);
 	free(in);
