@@ -12,6 +12,24 @@
 
 #include "util.h"
 
+/* Each test's scratch directory: suites make it before a test (.init = cli_scratch_make, or
+ * from their own setup) and remove it after (cli_scratch_remove). */
+static char *dir;
+
+static inline void cli_scratch_make(void)
+{
+	dir = tu_mkdtemp();
+	cr_assert_not_null(dir);
+}
+
+static inline void cli_scratch_remove(void)
+{
+	if (dir)
+		tu_rmtree(dir);
+	free(dir);
+	dir = NULL;
+}
+
 /* Run octoray-run with the NULL-terminated arguments; stdin from in (NULL: /dev/null),
  * stdout/stderr into dir/out and dir/err. Returns the exit status. */
 static inline int cli_run(const char *dir, const char *in, ...)

@@ -6,23 +6,16 @@
 
 #include "cli.h"
 
-static char *dir;
 static char batch[4096], golden[4096];
 
 static void setup(void)
 {
-	dir = tu_mkdtemp();
+	cli_scratch_make();
 	snprintf(batch, sizeof(batch), "%s/data/cnv/test_batch.bin", ORY_SHARED_DIR);
 	snprintf(golden, sizeof(golden), "%s/data/cnv/golden_first846.txt", ORY_SHARED_DIR);
 }
 
-static void teardown(void)
-{
-	tu_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(cli_cnv, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(cli_cnv, .init = setup, .fini = cli_scratch_remove, .timeout = 120);
 
 static void need_data(void)
 {

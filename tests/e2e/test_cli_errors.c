@@ -6,21 +6,8 @@
 
 #include "cli.h"
 
-static char *dir;
 
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-	cr_assert_not_null(dir);
-}
-
-static void teardown(void)
-{
-	tu_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(cli_errors, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(cli_errors, .init = cli_scratch_make, .fini = cli_scratch_remove, .timeout = 60);
 
 static void expect_untouched(const char *name, const char *content)
 {

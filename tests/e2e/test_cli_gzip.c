@@ -6,21 +6,8 @@
 
 #include "cli.h"
 
-static char *dir;
 
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-	cr_assert_not_null(dir);
-}
-
-static void teardown(void)
-{
-	tu_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(cli_gzip, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(cli_gzip, .init = cli_scratch_make, .fini = cli_scratch_remove, .timeout = 120);
 
 static void write_data(const char *name, size_t len, bool text, uint64_t seed)
 {

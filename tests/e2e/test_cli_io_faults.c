@@ -16,21 +16,8 @@
 #include "cli.h"
 
 extern char **environ;
-static char *dir;
 
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-	cr_assert_not_null(dir);
-}
-
-static void teardown(void)
-{
-	tu_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(cli_io_faults, .init = setup, .fini = teardown, .timeout = 60);
+TestSuite(cli_io_faults, .init = cli_scratch_make, .fini = cli_scratch_remove, .timeout = 60);
 
 /* Spawn octoray-run with the given stdin fd and args; stderr into dir/err. */
 static pid_t spawn_cli(int in_fd, char *const argv[])

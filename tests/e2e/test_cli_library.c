@@ -3,20 +3,8 @@
  * exported symbols limited to the public API, and the example built against them. */
 #include "cli.h"
 
-static char *dir;
 
-static void setup(void)
-{
-	dir = tu_mkdtemp();
-}
-
-static void teardown(void)
-{
-	tu_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(cli_library, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(cli_library, .init = cli_scratch_make, .fini = cli_scratch_remove, .timeout = 120);
 
 Test(cli_library, the_installed_library_builds_and_runs_the_example_through_pkg_config)
 {

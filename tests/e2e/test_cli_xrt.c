@@ -4,15 +4,13 @@
 #include "cli.h"
 
 #ifdef ORY_WITH_XRT
-static char *dir;
 
 /* The child inherits this environment: noop shim, and a config file naming the xclbin. */
 static void setup(void)
 {
 	if (!ORY_XRT_NOOP_ROOT[0])
 		cr_skip_test("XRT's libxrt_noop.so.2 was not found at configure time");
-	dir = tu_mkdtemp();
-	cr_assert_not_null(dir);
+	cli_scratch_make();
 	char text[1024];
 	int n = snprintf(text, sizeof(text), "[gzip]\nxclbin = %s/gzip.xclbin\n", ORY_XCLBIN_DIR);
 	cr_assert_eq(tu_write_file(tu_path(dir, "xrt.ini"), text, (size_t)n), 0);
@@ -21,14 +19,7 @@ static void setup(void)
 	setenv("XCL_EMULATION_MODE", "noop", 1);
 }
 
-static void teardown(void)
-{
-	if (dir)
-		tu_rmtree(dir);
-	free(dir);
-}
-
-TestSuite(cli_xrt, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(cli_xrt, .init = setup, .fini = cli_scratch_remove, .timeout = 120);
 
 Test(cli_xrt, gzip_on_two_simulated_cards_round_trips_through_gunzip)
 {
