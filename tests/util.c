@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "util.h"
 
@@ -170,4 +171,40 @@ char *tu_slurp(const char *path)
 	b = realloc(b, n + 1);
 	b[n] = 0;
 	return (char *)b;
+}
+
+bool tu_gzip_is_member_of(const uint8_t *gz, size_t gz_len, const uint8_t *want,
+			  size_t want_len, char *why, size_t why_len)
+{
+	if (gz_len < 18 || gz[0] != 0x1f || gz[1] != 0x8b || gz[2] != 8) {
+		snprintf(why, why_len, "not a gzip header (%zu bytes)", gz_len);
+		return false;
+	}
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	uint8_t *out = malloc(want_len + 1);
+	if (!out || inflateInit2(&z, 16 + 15) != Z_OK) {
+		free(out);
+		snprintf(why, why_len, "cannot set up zlib");
+		return false;
+	}
+	z.next_in = (uint8_t *)gz;
+	z.avail_in = (uInt)gz_len;
+	z.next_out = out;
+	z.avail_out = (uInt)want_len + 1;
+	int rc = inflate(&z, Z_FINISH);
+	bool ok = false;
+	if (rc != Z_STREAM_END)
+		snprintf(why, why_len, "inflate: %d (%s)", rc, z.msg ? z.msg : "");
+	else if (z.avail_in)
+		snprintf(why, why_len, "%u bytes after the first member", z.avail_in);
+	else if (z.total_out != want_len)
+		snprintf(why, why_len, "%lu bytes, want %zu", z.total_out, want_len);
+	else if (memcmp(out, want, want_len))
+		snprintf(why, why_len, "data differs");
+	else
+		ok = true;
+	inflateEnd(&z);
+	free(out);
+	return ok;
 }
