@@ -97,15 +97,16 @@ uint8_t *tu_read_file(const char *path, size_t *len)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return NULL;
-	size_t cap = 1 << 16, n = 0;
+	size_t cap = 1 << 16, n = 0, got;
 	uint8_t *b = malloc(cap);
-	for (;;) {
-		if (n == cap)
-			b = realloc(b, cap *= 2);
-		size_t r = fread(b + n, 1, cap - n, f);
-		if (!r)
-			break;
-		n += r;
+	while (b && (got = fread(b + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			uint8_t *bigger = realloc(b, cap *= 2);
+			if (!bigger)
+				free(b);
+			b = bigger;
+		}
 	}
 	fclose(f);
 	*len = n;

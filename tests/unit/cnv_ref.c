@@ -265,24 +265,3 @@ const char *cnv_ref_shared_dir(void)
 											 : NULL;
 }
 
-uint8_t *cnv_ref_read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	size_t cap = 1 << 16, n = 0;
-	uint8_t *buf = malloc(cap);
-	size_t got;
-	while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += got;
-		if (n == cap) {
-			uint8_t *b = realloc(buf, cap *= 2);
-			if (!b)
-				free(buf);
-			buf = b;
-		}
-	}
-	fclose(f);
-	*len = n;
-	return buf;
-}

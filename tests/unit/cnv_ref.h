@@ -38,7 +38,5 @@ void cnv_ref_chw_to_hwc(const uint8_t *chw, uint8_t *hwc);
 
 /* The shared CNV data folder (ORY_SHARED_DIR/data/cnv) if it exists, else NULL. */
 const char *cnv_ref_shared_dir(void);
-/* The whole file at path, malloc'ed, or NULL. */
-uint8_t *cnv_ref_read_file(const char *path, size_t *len);
 
 #endif /* ORY_TEST_CNV_REF_H */

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cnv_ref.h"
+#include "util.h"
 
 struct golden {
 	uint8_t *batch; /* test_batch.bin: CIFAR records */
@@ -26,7 +27,7 @@ static void load_golden(struct golden *g)
 	char path[512];
 	size_t len;
 	snprintf(path, sizeof(path), "%s/test_batch.bin", dir);
-	g->batch = cnv_ref_read_file(path, &len);
+	g->batch = tu_read_file(path, &len);
 	cr_assert_not_null(g->batch, "%s", path);
 	g->n = len / CNV_CIFAR_RECORD;
 	cr_assert_eq(g->n, 846);
@@ -160,7 +161,7 @@ Test(cnv_golden, the_bnn_pynq_deer_is_a_deer)
 	char path[512];
 	size_t len;
 	snprintf(path, sizeof(path), "%s/deer.bin", dir);
-	uint8_t *rec = cnv_ref_read_file(path, &len);
+	uint8_t *rec = tu_read_file(path, &len);
 	if (!rec || len != CNV_CIFAR_RECORD) {
 		free(rec);
 		cr_skip_test("no usable %s", path);
