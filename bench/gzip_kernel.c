@@ -74,7 +74,7 @@ static void *timed_pass(void *arg)
 	void *state = NULL;
 	size_t cap = gzip_chunk_bound(p->chunk);
 	uint8_t *out = malloc(cap);
-	p->rc = out ? k->open(&p->params, &state) : -ENOMEM;
+	p->rc = out ? k->open(&state) : -ENOMEM;
 	pthread_barrier_wait(p->start);
 	if (p->rc < 0) {
 		free(out);
@@ -83,12 +83,14 @@ static void *timed_pass(void *arg)
 	p->out_bytes = 10 + 10; /* gzip header and trailer, as octoray-run writes them */
 	double t0 = bench_now();
 	for (size_t off = 0; off < p->len && p->rc == 0; off += p->chunk) {
+		size_t dict = p->params.primed ? (off < ORY_DICT_MAX ? off : ORY_DICT_MAX) : 0;
 		struct ory_chunk c = {
 			.seq = off / p->chunk,
+			.params = &p->params,
 			.in = p->in + off,
 			.in_len = p->len - off < p->chunk ? p->len - off : p->chunk,
-			.dict_len =
-				p->params.primed ? (off < ORY_DICT_MAX ? off : ORY_DICT_MAX) : 0,
+			.dict = p->in + off - dict,
+			.dict_len = dict,
 			.out = out,
 			.out_cap = cap,
 		};

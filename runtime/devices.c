@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "rt.h"
 
 extern const struct ory_device_ops ory_cpu_device_ops, ory_fault_device_ops, ory_xrt_device_ops;
 extern const struct ory_device_ops ory_sim_device_ops;

@@ -1,51 +1,77 @@
 /* SPDX-License-Identifier: MIT */
-/* errors.c - error text, the per-runtime error message and the log hook. */
+/* errors.c - error text, a request's failure message, the calling thread's last synchronous
+ * failure, and the log hook. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "internal.h"
+#include "rt.h"
 
 const char *ory_version(void)
 {
-	return "0.1.0";
+	return "0.2.0";
 }
 
 const char *ory_strerror(int rc)
 {
 	if (rc == 0)
 		return "Success";
-	if (rc > 0)
+	if (rc > 0 || rc == INT_MIN) /* -INT_MIN does not exist */
 		return "Unknown error";
 	/* strerrordesc_np is thread-safe and never formats into a buffer (glibc >= 2.32). */
 	const char *s = strerrordesc_np(-rc);
 	return s ? s : "Unknown error";
 }
 
-int ory_fail(struct ory_runtime *rt, int rc, const char *fmt, ...)
+int ory_req_fail(struct req *r, enum ory_error_origin origin, int rc, const char *fmt, ...)
 {
+	if (r->error)
+		return rc;
+	r->error = rc;
+	struct ory_request *pub = r->pub;
+	pub->origin = origin;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(rt->errmsg, sizeof(rt->errmsg), fmt, ap);
+	vsnprintf(pub->errmsg, sizeof(pub->errmsg), fmt, ap);
 	va_end(ap);
-	rt->origin = ORY_ORIGIN_NONE;
 	return rc;
 }
 
-int ory_fail_at(struct ory_runtime *rt, enum ory_error_origin origin, int rc, const char *fmt, ...)
+/* A synchronous call's failure, for ory_runtime_errmsg on the thread that made it. */
+static __thread const struct ory_runtime *tls_rt;
+static __thread char tls_msg[ORY_ERRMSG_LEN];
+static __thread enum ory_error_origin tls_origin;
+
+void ory_tls_set_error(const struct ory_runtime *rt, enum ory_error_origin origin,
+		       const char *msg)
 {
+	tls_rt = rt;
+	tls_origin = origin;
+	snprintf(tls_msg, sizeof(tls_msg), "%s", msg);
+}
+
+int ory_tls_fail(const struct ory_runtime *rt, enum ory_error_origin origin, int rc,
+		 const char *fmt, ...)
+{
+	char msg[ORY_ERRMSG_LEN];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(rt->errmsg, sizeof(rt->errmsg), fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	rt->origin = origin;
+	ory_tls_set_error(rt, origin, msg);
 	return rc;
+}
+
+const char *ory_runtime_errmsg(const struct ory_runtime *rt)
+{
+	return rt && tls_rt == rt ? tls_msg : "";
 }
 
 enum ory_error_origin ory_runtime_error_origin(const struct ory_runtime *rt)
 {
-	return rt ? rt->origin : ORY_ORIGIN_NONE;
+	return rt && tls_rt == rt ? tls_origin : ORY_ORIGIN_NONE;
 }
 
 void ory_log(const struct ory_runtime *rt, enum ory_log_level lvl, const char *fmt, ...)
@@ -59,23 +85,4 @@ void ory_log(const struct ory_runtime *rt, enum ory_log_level lvl, const char *f
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	rt->opts.log(rt->opts.log_arg, lvl, line);
-}
-
-const char *ory_runtime_errmsg(const struct ory_runtime *rt)
-{
-	return rt ? rt->errmsg : "";
-}
-
-int ory_job_enter(struct ory_runtime *rt)
-{
-	if (atomic_flag_test_and_set_explicit(&rt->busy, memory_order_acquire))
-		return -EBUSY;
-	rt->errmsg[0] = '\0';
-	rt->origin = ORY_ORIGIN_NONE;
-	return 0;
-}
-
-void ory_job_leave(struct ory_runtime *rt)
-{
-	atomic_flag_clear_explicit(&rt->busy, memory_order_release);
 }

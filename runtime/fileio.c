@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "rt.h"
 
 int ory_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {

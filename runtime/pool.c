@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* pool.c - allocate the chunk buffers NUMA-local to the devices that use them, and lock them so
- * io_uring (and DMA engines) never wait on a page fault. */
+/* pool.c - chunk buffers NUMA-local to the devices that use them, locked as they are first used
+ * so io_uring and DMA engines never wait on a page fault, while a small input costs little
+ * memory whatever the chunk size (nothing is touched until a chunk needs it). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,62 +16,44 @@ static size_t round_page(size_t n)
 	return (n + PAGE - 1) & ~(size_t)(PAGE - 1);
 }
 
-static void *alloc_bound(struct ory_runtime *rt, size_t len, bool *locked)
+static void *alloc_bound(hwloc_topology_t topo, hwloc_const_bitmap_t nodeset, size_t len)
 {
-	hwloc_membind_policy_t pol = hwloc_bitmap_weight(rt->nodeset) > 1
-					     ? HWLOC_MEMBIND_INTERLEAVE
-					     : HWLOC_MEMBIND_BIND;
-	void *p = hwloc_alloc_membind(rt->topo.topo, len, rt->nodeset, pol,
-				      HWLOC_MEMBIND_BYNODESET);
-	if (!p) {
-		/* No NUMA support (or an empty nodeset): plain pages are still correct. */
-		p = hwloc_alloc(rt->topo.topo, len);
-		if (!p)
-			return NULL;
-	}
-	/* Transparent huge pages where the host allows them: faulting the pool in (below) then
-	 * takes one fault per 2 MiB instead of per 4 KiB, which halves the start-up of a job with
-	 * a large pool (sim:8's 80 MB: 55 ms -> 25 ms). Advice only: failure changes nothing. */
-	(void)madvise(p, len, MADV_HUGEPAGE);
-	if (mlock(p, len) == 0) {
-		*locked = true;
-	} else {
-		*locked = false;
-		ory_log(rt, ORY_LOG_INFO, "chunk buffers not locked in memory (%s); raise "
-			"RLIMIT_MEMLOCK to lock them", strerror(errno));
-		memset(p, 0, len); /* fault the pages in now, under the binding policy */
-	}
+	hwloc_membind_policy_t pol = hwloc_bitmap_weight(nodeset) > 1 ? HWLOC_MEMBIND_INTERLEAVE
+								       : HWLOC_MEMBIND_BIND;
+	void *p = hwloc_alloc_membind(topo, len, nodeset, pol, HWLOC_MEMBIND_BYNODESET);
+	if (!p) /* no NUMA support (or an empty nodeset): plain pages are still correct */
+		p = hwloc_alloc(topo, len);
+	/* Transparent huge pages where the host allows them: one fault per 2 MiB instead of per
+	 * 4 KiB when a buffer is first used. Advice only: failure changes nothing. */
+	if (p)
+		(void)madvise(p, len, MADV_HUGEPAGE);
 	return p;
 }
 
-int ory_pool_create(struct ory_runtime *rt, struct ory_pool *p, unsigned count, size_t chunk_size,
-		    size_t out_size)
+int ory_pool_create(struct ory_pool *p, hwloc_topology_t topo, hwloc_const_bitmap_t nodeset,
+		    unsigned count, size_t chunk_size, size_t out_size)
 {
 	memset(p, 0, sizeof(*p));
-	p->topo = rt->topo.topo;
+	p->topo = topo;
 	p->count = count;
+	p->lock_ok = true;
 	p->slots = calloc(count, sizeof(*p->slots));
 	p->free = calloc(count, sizeof(*p->free));
 	if (!p->slots || !p->free)
 		goto nomem;
-
-	p->in_stride = chunk_size ? round_page(ORY_DICT_MAX + chunk_size) : 0;
+	p->in_stride = round_page(ORY_DICT_MAX + chunk_size);
 	p->out_stride = round_page(out_size);
 	p->in_len = p->in_stride * count;
 	p->out_len = p->out_stride * count;
-	bool lk_in = true, lk_out = true;
-	if (p->in_len && !(p->in_mem = alloc_bound(rt, p->in_len, &lk_in)))
+	if (!(p->in_mem = alloc_bound(topo, nodeset, p->in_len)) ||
+	    !(p->out_mem = alloc_bound(topo, nodeset, p->out_len)))
 		goto nomem;
-	if (!(p->out_mem = alloc_bound(rt, p->out_len, &lk_out)))
-		goto nomem;
-	p->locked = lk_in && lk_out;
-
 	for (unsigned i = 0; i < count; i++) {
 		struct ory_chunk_slot *s = &p->slots[i];
 		s->index = i;
-		s->in_area = p->in_len ? (uint8_t *)p->in_mem + i * p->in_stride : NULL;
-		s->c.out = (uint8_t *)p->out_mem + i * p->out_stride;
-		s->c.out_cap = p->out_stride;
+		s->in_area = (uint8_t *)p->in_mem + i * p->in_stride;
+		s->out_area = (uint8_t *)p->out_mem + i * p->out_stride;
+		s->out_stride = p->out_stride;
 		p->free[i] = count - 1 - i; /* hand out slot 0 first */
 	}
 	p->nfree = count;
@@ -89,4 +72,33 @@ void ory_pool_destroy(struct ory_pool *p)
 	free(p->slots);
 	free(p->free);
 	memset(p, 0, sizeof(*p));
+}
+
+/* Lock [base + *done, base + want), rounded to pages; false once the limit is reached. */
+static bool lock_more(struct ory_runtime *rt, struct ory_pool *p, uint8_t *base, size_t *done,
+		      size_t want)
+{
+	want = round_page(want);
+	if (want <= *done)
+		return true;
+	if (mlock(base + *done, want - *done) < 0) {
+		ory_log(rt, ORY_LOG_INFO, "chunk buffers not locked beyond %zu KiB (%s); raise "
+			"RLIMIT_MEMLOCK to lock them all", p->locked >> 10, strerror(errno));
+		p->lock_ok = false;
+		return false;
+	}
+	p->locked += want - *done;
+	*done = want;
+	return true;
+}
+
+void ory_pool_prepare(struct ory_runtime *rt, struct ory_pool *p, struct ory_chunk_slot *s,
+		      size_t in_bytes, size_t out_bytes)
+{
+	if (!p->lock_ok)
+		return;
+	if (in_bytes && !lock_more(rt, p, s->in_area, &s->locked_in, ORY_DICT_MAX + in_bytes))
+		return;
+	if (out_bytes)
+		lock_more(rt, p, s->out_area, &s->locked_out, ORY_MIN(out_bytes, s->out_stride));
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* pool.h - the fixed set of chunk buffers one job runs in. Its size, fixed at job start, is
- * the job's whole working set: memory does not grow with the input. */
+/* pool.h - the runtime's fixed set of chunk buffers, shared by all requests. Its size, fixed at
+ * create, bounds the memory in use: nothing grows with the input or the number of requests. */
 #ifndef ORY_POOL_H
 #define ORY_POOL_H
 
@@ -10,22 +10,27 @@ struct ory_pool {
 	unsigned count;
 	struct ory_chunk_slot *slots;
 	hwloc_topology_t topo;
-	void *in_mem, *out_mem;     /* one NUMA-bound mapping each */
+	void *in_mem, *out_mem;     /* one NUMA-bound mapping each, faulted in as used */
 	size_t in_len, out_len;
 	size_t in_stride, out_stride;
-	bool locked;                /* mlock succeeded */
-	/* Free list: the job's calling thread is the only one that takes and returns buffers (it
-	 * reads and commits), so this is a plain stack. */
+	bool lock_ok;               /* mlock has not failed yet */
+	size_t locked;              /* bytes locked so far */
+	/* Free list: only the service thread takes and returns buffers, so a plain stack. */
 	unsigned *free;
 	unsigned nfree;
 };
 
-/* Allocate `count` chunks: an input area of ORY_DICT_MAX + chunk_size bytes each (none if
- * chunk_size is 0: the input is read in place) and an output area of out_size bytes, bound to
- * rt's NUMA nodes and locked in memory when the limits allow. */
-int ory_pool_create(struct ory_runtime *rt, struct ory_pool *p, unsigned count, size_t chunk_size,
-		    size_t out_size);
+/* Reserve `count` chunks: an input area of ORY_DICT_MAX + chunk_size bytes each and an output
+ * area of out_size bytes, bound to rt's NUMA nodes. No page is touched or locked here. */
+int ory_pool_create(struct ory_pool *p, hwloc_topology_t topo, hwloc_const_bitmap_t nodeset,
+		    unsigned count, size_t chunk_size, size_t out_size);
 void ory_pool_destroy(struct ory_pool *p);
+
+/* Lock the parts of slot s a chunk is about to use (in: dictionary room plus in_bytes, 0 for a
+ * chunk read in place; out: out_bytes), the first time each is used, as far as RLIMIT_MEMLOCK
+ * allows (logged once when it stops). Service thread. */
+void ory_pool_prepare(struct ory_runtime *rt, struct ory_pool *p, struct ory_chunk_slot *s,
+		      size_t in_bytes, size_t out_bytes);
 
 static inline struct ory_chunk_slot *ory_pool_get(struct ory_pool *p)
 {
@@ -34,6 +39,8 @@ static inline struct ory_chunk_slot *ory_pool_get(struct ory_pool *p)
 
 static inline void ory_pool_put(struct ory_pool *p, struct ory_chunk_slot *s)
 {
+	atomic_store_explicit(&s->state, SLOT_FREE, memory_order_relaxed);
+	s->req = NULL;
 	p->free[p->nfree++] = s->index;
 }
 

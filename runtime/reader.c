@@ -1,250 +1,344 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * reader.c - the input side of a job.
+ * reader.c - the input side of a request, on the service thread.
  *
- * A regular file is read at fixed offsets, chunk k at base + k * chunk_size, with up to `depth`
- * reads in flight into registered buffers (IORING_OP_READ_FIXED), so the kernel copies straight
- * from the page cache into pinned, NUMA-local memory. Reads may complete in any order and may
- * be short; a short read is continued at the next offset until the chunk is full or the file
- * ends. The first read that returns 0 fixes the number of chunks, and empty reads past it go
- * back to the pool. Pipes, sockets and ttys have no offsets: one read at a time, continued
- * until the chunk is full, so chunk boundaries still depend on the chunk size alone.
+ * Memory is read in place: a chunk points into the caller's buffer, its dictionary is the
+ * bytes before it. An iovec is gathered into the pool, a chunk at a time. A regular file is
+ * read at fixed offsets, chunk k at base + k * chunk_size, with up to `depth` reads in flight
+ * into the pool's registered buffers (READ_FIXED), so the kernel copies straight from the page
+ * cache into pinned, NUMA-local memory; or, when the runtime maps files and only CPU workers
+ * run the app, the file is mapped and read in place like memory. Reads may complete in any
+ * order and may be short; a short read is continued at the next offset until the chunk is full
+ * or the file ends. The first read that returns 0 fixes the number of chunks. Pipes, sockets
+ * and ttys have no offsets: one read at a time, continued until the chunk is full, so chunk
+ * boundaries still depend on the chunk size alone.
  *
  * Chunks leave in input order, which is what lets the reader prime chunk k with the last
- * 32 KiB of chunk k-1: that data is copied aside when k-1 leaves, because by the time k leaves,
- * k-1 may have been compressed, committed and its buffer reused.
+ * 32 KiB of chunk k-1 when it was not read in place: that data is copied aside when k-1 leaves,
+ * because by the time k leaves, k-1 may have been compressed, committed and its buffer reused.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "reader.h"
+#include "rt.h"
 
-int ory_reader_init(struct ory_reader *r, struct ory_runtime *rt, struct io_uring *ring,
-		    struct ory_pool *pool, const struct ory_source *src, size_t chunk_size,
-		    size_t dict_size)
+static struct ory_chunk_slot **cell(struct req *r, uint64_t seq)
 {
-	memset(r, 0, sizeof(*r));
-	r->rt = rt;
-	r->ring = ring;
-	r->pool = pool;
-	r->chunk_size = chunk_size;
-	r->fd = src->fd;
-	r->mem = src->mem;
-	r->mem_len = src->mem_len;
-	r->eof_seq = UINT64_MAX;
-	r->dict_size = dict_size;
-	r->depth = rt->opts.read_depth;
-	r->ready = calloc(pool->count, sizeof(*r->ready));
-	if (!r->ready)
-		return -ENOMEM;
+	return &r->cells[seq % r->rt->pool.count];
+}
 
-	if (r->fd < 0) {
-		r->eof_seq = (r->mem_len + r->chunk_size - 1) / r->chunk_size;
+/* Map [off, off + len) of a regular file for reading in place. */
+static int map_file(struct req *r, uint64_t off, uint64_t len)
+{
+	struct ory_reader *rd = &r->reader;
+	uint64_t start = off & ~(uint64_t)4095;
+	size_t maplen = (size_t)(len + (off - start));
+	void *p = mmap(NULL, maplen, PROT_READ, MAP_SHARED, rd->fd, (off_t)start);
+	if (p == MAP_FAILED)
+		return -errno;
+	/* Sequential: the kernel reads ahead in large steps and drops pages behind. */
+	(void)madvise(p, maplen, MADV_SEQUENTIAL);
+	rd->map = p;
+	rd->map_len = maplen;
+	rd->mem = (const uint8_t *)p + (off - start);
+	rd->mem_len = (size_t)len;
+	return 0;
+}
+
+static int open_file(struct req *r)
+{
+	struct ory_reader *rd = &r->reader;
+	struct ory_runtime *rt = r->rt;
+	struct stat st;
+	if (fstat(rd->fd, &st) < 0)
+		return ory_req_fail(r, ORY_ORIGIN_INPUT, -errno, "cannot stat input: %s",
+				    strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return ory_req_fail(r, ORY_ORIGIN_INPUT, -EISDIR, "input is a directory");
+	int64_t off = r->src.has_offset ? (int64_t)r->src.offset : -1;
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
+		if (off < 0)
+			off = lseek(rd->fd, 0, SEEK_CUR);
+		rd->seekable = off >= 0;
+	} else if (off >= 0) {
+		return ory_req_fail(r, ORY_ORIGIN_INPUT, -ESPIPE,
+				    "input offset %lld asked of a file that cannot seek",
+				    (long long)off);
+	}
+	rd->limit = r->src.len ? r->src.len : UINT64_MAX;
+	if (rd->limit != UINT64_MAX) /* at most; a file that ends first says so with a short read */
+		rd->eof_seq = (rd->limit + rd->chunk_size - 1) / rd->chunk_size;
+	if (!rd->seekable) {
+		rd->depth = 1;
 		return 0;
 	}
-	if (dict_size && !(r->tail = malloc(dict_size)))
-		return -ENOMEM;
-
-	struct stat st;
-	if (fstat(r->fd, &st) < 0)
-		return ory_fail_at(rt, ORY_ORIGIN_INPUT, -errno, "cannot stat input: %s", strerror(errno));
-	if (S_ISDIR(st.st_mode))
-		return ory_fail_at(rt, ORY_ORIGIN_INPUT, -EISDIR, "input is a directory");
-	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
-		off_t off = lseek(r->fd, 0, SEEK_CUR);
-		if (off >= 0) {
-			r->seekable = true;
-			r->base_off = (uint64_t)off;
+	rd->base_off = (uint64_t)off;
+	rd->depth = rt->opts.read_depth;
+	if (rt->opts.map_files && S_ISREG(st.st_mode) && r->aq->cpu_only) {
+		uint64_t size = (uint64_t)st.st_size > rd->base_off ? (uint64_t)st.st_size - rd->base_off
+								   : 0;
+		uint64_t len = ORY_MIN(size, rd->limit);
+		if (len == 0) {
+			rd->mapped = true; /* nothing to read: an empty memory source */
+			rd->mem_len = 0;
+			return 0;
 		}
-	}
-	if (!r->seekable)
-		r->depth = 1;
-
-	if (r->seekable) {
-		struct iovec *iov = calloc(pool->count, sizeof(*iov));
-		if (!iov)
-			return -ENOMEM;
-		for (unsigned i = 0; i < pool->count; i++) {
-			iov[i].iov_base = pool->slots[i].in_area;
-			iov[i].iov_len = pool->in_stride;
+		if (len <= SIZE_MAX && map_file(r, rd->base_off, len) == 0) {
+			rd->mapped = true;
+			rd->fd = -1;
 		}
-		int rc = io_uring_register_buffers(ring, iov, pool->count);
-		free(iov);
-		r->fixed = rc == 0;
-		if (rc < 0)
-			ory_log(rt, ORY_LOG_INFO, "io_uring buffer registration failed (%s); "
-				"using plain reads", strerror(-rc));
 	}
 	return 0;
 }
 
-void ory_reader_fini(struct ory_reader *r)
+int ory_reader_open(struct req *r)
 {
-	if (r->fixed)
-		io_uring_unregister_buffers(r->ring);
-	free(r->ready);
-	free(r->tail);
-	memset(r, 0, sizeof(*r));
-}
+	struct ory_reader *rd = &r->reader;
+	uint8_t *tail = rd->tail; /* the record's, kept for the next request */
+	memset(rd, 0, sizeof(*rd));
+	rd->tail = tail;
+	rd->fd = r->src.fd;
+	rd->mem = r->src.mem;
+	rd->mem_len = r->src.mem_len;
+	rd->iov = r->src.iov;
+	rd->iovcnt = r->src.iovcnt;
+	rd->chunk_size = r->spec.chunk_size;
+	rd->dict_size = r->spec.dict_size;
+	rd->eof_seq = UINT64_MAX;
+	rd->whole = r->spec.whole;
 
-bool ory_reader_wants(const struct ory_reader *r)
-{
-	return r->error == 0 && r->next_seq < r->eof_seq && r->inflight < r->depth;
-}
-
-static void queue_read(struct ory_reader *r, struct ory_chunk_slot *s)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(r->ring);
-	if (!sqe) { /* the ring holds 2 * depth + 2 entries; make room anyway */
-		io_uring_submit(r->ring);
-		sqe = io_uring_get_sqe(r->ring);
+	if (rd->fd >= 0) {
+		int rc = open_file(r);
+		if (rc < 0)
+			return rc;
+	} else if (rd->iov) {
+		for (unsigned i = 0; i < rd->iovcnt; i++)
+			rd->mem_len += rd->iov[i].iov_len;
 	}
-	uint8_t *dst = s->in_area + ORY_DICT_MAX + s->fill;
-	unsigned len = (unsigned)(r->chunk_size - s->fill);
-	/* A pipe has no offset: -1 reads at its current position. */
-	uint64_t off = r->seekable ? s->file_off + s->fill : (uint64_t)-1;
-	if (r->fixed)
-		io_uring_prep_read_fixed(sqe, r->fd, dst, len, off, (int)s->index);
-	else
-		io_uring_prep_read(sqe, r->fd, dst, len, off);
-	io_uring_sqe_set_data(sqe, s);
+	if (rd->fd < 0) { /* memory, iovec or mapping: the size is known */
+		rd->eof_seq = rd->whole ? (rd->mem_len > 0)
+					: (rd->mem_len + rd->chunk_size - 1) / rd->chunk_size;
+		rd->depth = UINT32_MAX;
+	}
+	bool in_place = rd->fd < 0 && !rd->iov;
+	if (rd->dict_size && !in_place) {
+		if (!rd->tail && !(rd->tail = malloc(ORY_DICT_MAX)))
+			return ory_req_fail(r, ORY_ORIGIN_NONE, -ENOMEM, "out of memory");
+		rd->tail_len = r->spec.dict_len;
+		if (rd->tail_len)
+			memcpy(rd->tail, r->spec.dict, rd->tail_len);
+	}
+	return 0;
 }
 
-void ory_reader_start(struct ory_reader *r, struct ory_chunk_slot *s)
+void ory_reader_close(struct req *r)
 {
-	uint64_t seq = r->next_seq++;
+	struct ory_reader *rd = &r->reader;
+	if (rd->map)
+		munmap(rd->map, rd->map_len);
+	rd->map = NULL;
+}
+
+bool ory_reader_wants(const struct req *r)
+{
+	const struct ory_reader *rd = &r->reader;
+	return rd->next_seq < rd->eof_seq && rd->inflight < rd->depth;
+}
+
+/* Bytes chunk seq holds at most: a chunk, or what is left of a range. */
+static size_t chunk_want(const struct ory_reader *rd, uint64_t seq)
+{
+	uint64_t start = seq * rd->chunk_size;
+	if (rd->limit == UINT64_MAX)
+		return rd->chunk_size;
+	return start >= rd->limit ? 0 : (size_t)ORY_MIN((uint64_t)rd->chunk_size, rd->limit - start);
+}
+
+static void queue_read(struct req *r, struct ory_chunk_slot *s)
+{
+	struct ory_reader *rd = &r->reader;
+	struct ory_runtime *rt = r->rt;
+	uint8_t *dst = s->in_area + ORY_DICT_MAX + s->fill;
+	size_t want = chunk_want(rd, s->c.seq);
+	unsigned len = (unsigned)(want - s->fill);
+	int fixed = -1;
+	if (rd->seekable) {
+		/* Registered once per buffer, for the bytes a chunk of this size needs. */
+		size_t need = ORY_DICT_MAX + rd->chunk_size;
+		if (s->registered >= need ||
+		    ory_aio_register(&rt->aio, s->index, s->in_area, (need + 4095) & ~(size_t)4095)) {
+			if (s->registered < need)
+				s->registered = (need + 4095) & ~(size_t)4095;
+			fixed = (int)s->index;
+		}
+	}
+	/* A pipe has no offset: -1 reads at its current position. */
+	int64_t off = rd->seekable ? (int64_t)(s->file_off + s->fill) : -1;
+	ory_aio_read(&rt->aio, rd->fd, dst, len, off, fixed, s);
+}
+
+/* Copy the next chunk of an iovec source into the slot. */
+static void gather(struct ory_reader *rd, struct ory_chunk_slot *s, size_t len)
+{
+	uint8_t *dst = s->in_area + ORY_DICT_MAX;
+	for (size_t done = 0; done < len;) {
+		const struct iovec *v = &rd->iov[rd->iov_i];
+		size_t n = ORY_MIN(len - done, v->iov_len - rd->iov_off);
+		memcpy(dst + done, (const uint8_t *)v->iov_base + rd->iov_off, n);
+		done += n;
+		rd->iov_off += n;
+		if (rd->iov_off == v->iov_len) {
+			rd->iov_i++;
+			rd->iov_off = 0;
+		}
+	}
+}
+
+void ory_reader_start(struct req *r, struct ory_chunk_slot *s)
+{
+	struct ory_reader *rd = &r->reader;
+	uint64_t seq = rd->next_seq++;
 	s->c.seq = seq;
 	s->c.status = 0;
 	s->c.out_len = 0;
 	s->tries = 0;
 	s->device = -1;
+	s->committable = false;
+	s->strict = false;
+	memset(s->avoid, 0, sizeof(s->avoid));
+	*cell(r, seq) = s;
 
-	if (r->fd < 0) {
-		size_t off = seq * r->chunk_size;
-		s->c.in = r->mem + off;
-		s->c.in_len = ORY_MIN(r->chunk_size, r->mem_len - off);
-		s->c.dict_len = ORY_MIN(r->dict_size, off);
-		r->ready[seq % r->pool->count] = s;
+	if (rd->fd < 0) {
+		size_t off = seq * rd->chunk_size;
+		size_t len = rd->whole ? rd->mem_len : ORY_MIN(rd->chunk_size, rd->mem_len - off);
+		if (rd->iov) {
+			gather(rd, s, len);
+			s->c.in = s->in_area + ORY_DICT_MAX;
+		} else {
+			s->c.in = rd->mem + off;
+			/* In place, the dictionary is the input before the chunk (or the preset one
+			 * before the first). */
+			s->c.dict_len = ORY_MIN(rd->dict_size, off);
+			s->c.dict = s->c.in - s->c.dict_len;
+			if (seq == 0 && r->spec.dict_len) {
+				s->c.dict = r->spec.dict;
+				s->c.dict_len = r->spec.dict_len;
+			}
+		}
+		s->c.in_len = len;
+		atomic_store_explicit(&s->state, SLOT_READ, memory_order_relaxed);
 		return;
 	}
-	s->file_off = r->base_off + seq * r->chunk_size;
+	s->file_off = rd->base_off + seq * rd->chunk_size;
 	s->fill = 0;
 	s->reading = true;
 	s->c.in = s->in_area + ORY_DICT_MAX;
-	r->inflight++;
+	rd->inflight++;
+	atomic_store_explicit(&s->state, SLOT_READING, memory_order_relaxed);
 	queue_read(r, s);
 }
 
-void ory_reader_complete(struct ory_reader *r, struct ory_chunk_slot *s, int res)
+void ory_reader_complete(struct req *r, struct ory_chunk_slot *s, int res)
 {
-	if (res == -EINTR || res == -EAGAIN) {
-		queue_read(r, s);
+	struct ory_reader *rd = &r->reader;
+	bool gone = atomic_load_explicit(&r->abandoned, memory_order_relaxed);
+	if (!gone && (res == -EINTR || res == -EAGAIN)) {
+		if (res == -EAGAIN) /* a non-blocking pipe: wait until it has data */
+			ory_aio_poll_in(&r->rt->aio, rd->fd, s);
+		else
+			queue_read(r, s);
 		return;
 	}
+	size_t want = chunk_want(rd, s->c.seq);
 	if (res > 0) {
 		s->fill += (size_t)res;
-		if (s->fill < r->chunk_size) {
+		if (s->fill < want && !gone) {
 			queue_read(r, s);
 			return;
 		}
 	}
-	r->inflight--;
+	rd->inflight--;
 	s->reading = false;
 	if (res < 0) {
-		if (!r->error)
-			r->error = res == -ECANCELED
-					   ? res
-					   : ory_fail_at(r->rt, ORY_ORIGIN_INPUT, -EIO, "read error: %s", strerror(-res));
-		ory_pool_put(r->pool, s);
+		if (res != -ECANCELED)
+			ory_req_fail(r, ORY_ORIGIN_INPUT, -EIO, "read error: %s", strerror(-res));
 		return;
 	}
-	if (s->fill && s->c.seq + 1 > r->data_end)
-		r->data_end = s->c.seq + 1;
-	if (s->fill < r->chunk_size) { /* end of input inside (or at the start of) this chunk */
+	if (s->fill && s->c.seq + 1 > rd->data_end)
+		rd->data_end = s->c.seq + 1;
+	if (s->fill < want || (rd->limit != UINT64_MAX &&
+			       (s->c.seq + 1) * rd->chunk_size >= rd->limit)) {
+		/* end of input inside (or at the start of) this chunk, or the end of the range */
 		uint64_t end = s->fill ? s->c.seq + 1 : s->c.seq;
-		if (end < r->eof_seq)
-			r->eof_seq = end;
+		if (end < rd->eof_seq)
+			rd->eof_seq = end;
 	}
 	/* Data past the end we found means the file shrank (or grew) while we read it. */
-	if (r->data_end > r->eof_seq && !r->error)
-		r->error = ory_fail_at(r->rt, ORY_ORIGIN_INPUT, -EIO, "input changed while it was read");
-	if (s->c.seq >= r->eof_seq || r->error) {
-		ory_pool_put(r->pool, s);
-		return;
-	}
+	if (rd->data_end > rd->eof_seq)
+		ory_req_fail(r, ORY_ORIGIN_INPUT, -EIO, "input changed while it was read");
 	s->c.in_len = s->fill;
-	r->ready[s->c.seq % r->pool->count] = s;
+	atomic_store_explicit(&s->state, SLOT_READ, memory_order_relaxed);
 }
 
 /* Put the last dict_size bytes of input before chunk s in front of it, then remember s's tail
  * for the chunk after it. */
-static void prime(struct ory_reader *r, struct ory_chunk_slot *s)
+static void prime(struct ory_reader *rd, struct ory_chunk_slot *s)
 {
-	memcpy(s->in_area + ORY_DICT_MAX - r->tail_len, r->tail, r->tail_len);
-	s->c.dict_len = r->tail_len;
+	memcpy(s->in_area + ORY_DICT_MAX - rd->tail_len, rd->tail, rd->tail_len);
+	s->c.dict_len = rd->tail_len;
+	s->c.dict = s->in_area + ORY_DICT_MAX - rd->tail_len;
 
 	size_t n = s->c.in_len;
-	if (n >= r->dict_size) {
-		memcpy(r->tail, s->c.in + n - r->dict_size, r->dict_size);
-		r->tail_len = r->dict_size;
+	if (n >= rd->dict_size) {
+		memcpy(rd->tail, s->c.in + n - rd->dict_size, rd->dict_size);
+		rd->tail_len = rd->dict_size;
 		return;
 	}
-	size_t keep = ORY_MIN(r->tail_len, r->dict_size - n);
-	memmove(r->tail, r->tail + r->tail_len - keep, keep);
-	memcpy(r->tail + keep, s->c.in, n);
-	r->tail_len = keep + n;
+	size_t keep = ORY_MIN(rd->tail_len, rd->dict_size - n);
+	memmove(rd->tail, rd->tail + rd->tail_len - keep, keep);
+	memcpy(rd->tail + keep, s->c.in, n);
+	rd->tail_len = keep + n;
 }
 
-struct ory_chunk_slot *ory_reader_next(struct ory_reader *r)
+struct ory_chunk_slot *ory_reader_next(struct req *r)
 {
-	if (r->next_out >= r->eof_seq)
+	struct ory_reader *rd = &r->reader;
+	if (rd->next_out >= rd->eof_seq)
 		return NULL;
-	struct ory_chunk_slot **cell = &r->ready[r->next_out % r->pool->count];
-	struct ory_chunk_slot *s = *cell;
-	if (!s || s->c.seq != r->next_out)
+	struct ory_chunk_slot *s = *cell(r, rd->next_out);
+	if (!s || s->c.seq != rd->next_out ||
+	    atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_READ)
 		return NULL;
-	*cell = NULL;
-	if (r->fd >= 0) {
-		if (r->dict_size)
-			prime(r, s);
-		else
+	if (rd->fd >= 0 || rd->iov) {
+		if (rd->dict_size) {
+			prime(rd, s);
+		} else {
 			s->c.dict_len = 0;
+			s->c.dict = s->c.in;
+		}
 	}
-	r->next_out++;
+	rd->next_out++;
 	return s;
 }
 
-bool ory_reader_done(const struct ory_reader *r)
+bool ory_reader_done(const struct req *r)
 {
-	return r->next_out >= r->eof_seq && r->inflight == 0;
+	return r->reader.next_out >= r->reader.eof_seq && r->reader.inflight == 0;
 }
 
-void ory_reader_cancel(struct ory_reader *r)
+void ory_reader_cancel(struct req *r)
 {
-	if (r->fd < 0 || r->inflight == 0)
+	struct ory_reader *rd = &r->reader;
+	if (rd->fd < 0 || rd->inflight == 0)
 		return;
-	struct io_uring_sqe *sqe = io_uring_get_sqe(r->ring);
-	if (sqe) {
-		io_uring_prep_cancel_fd(sqe, r->fd, IORING_ASYNC_CANCEL_ALL);
-		io_uring_sqe_set_data(sqe, NULL);
-	}
-	io_uring_submit(r->ring);
-	/* The kernel may still be copying into our buffers until each read's CQE arrives. */
-	while (r->inflight) {
-		struct io_uring_cqe *cqe;
-		if (io_uring_wait_cqe(r->ring, &cqe) < 0)
-			break;
-		struct ory_chunk_slot *s = io_uring_cqe_get_data(cqe);
-		int res = cqe->res;
-		io_uring_cqe_seen(r->ring, cqe);
-		/* A cancelled or finished read ends here; it is never continued. */
-		if (s && (uintptr_t)s > 1 && s->reading) {
-			r->inflight--;
-			s->reading = false;
-		}
-		(void)res;
+	/* Each read's completion still comes back and returns its buffer. */
+	for (uint64_t seq = rd->next_out; seq < rd->next_seq; seq++) {
+		struct ory_chunk_slot *s = *cell(r, seq);
+		if (s && s->c.seq == seq && s->reading)
+			ory_aio_cancel(&r->rt->aio, s);
 	}
 }

@@ -121,6 +121,14 @@ static inline void *ory_ring_pop(struct ory_ring *r)
 	return p;
 }
 
+/* Whether a pop would find nothing now. Any thread; acquire, like a pop. */
+static inline bool ory_ring_empty(struct ory_ring *r)
+{
+	size_t pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	size_t seq = atomic_load_explicit(&r->cells[pos & r->mask].seq, memory_order_acquire);
+	return (intptr_t)seq - (intptr_t)(pos + 1) < 0;
+}
+
 struct ory_evcount {
 	_Atomic uint32_t epoch;
 	_Atomic uint32_t waiters;

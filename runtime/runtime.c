@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
-/* runtime.c - create and destroy a runtime: options, the device spec, opening devices. */
+/* runtime.c - create and destroy a runtime: options, the device spec, opening devices, the
+ * pool, the request records, and the threads that live as long as the runtime. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "rt.h"
 
 #define KiB ((size_t)1024)
 #define MiB (KiB * 1024)
@@ -23,6 +25,8 @@ void ory_runtime_opts_init(struct ory_runtime_opts *o)
 	o->watchdog_ms = 0;
 	o->fallback_cpu = true;
 	o->log_level = ORY_LOG_WARN;
+	o->max_requests = 256;
+	o->inline_max = ORY_INLINE_AUTO;
 }
 
 /* Copy the caller's options over our defaults, honouring an older (shorter) struct. */
@@ -45,6 +49,10 @@ static int take_opts(struct ory_runtime_opts *o, const struct ory_runtime_opts *
 	    o->max_tries < 1 || o->max_tries > 100 || o->quarantine_after < 1 ||
 	    o->verify > ORY_VERIFY_NONE) {
 		snprintf(err, errlen, "read depth, slots, tries, quarantine or verify out of range");
+		return -EINVAL;
+	}
+	if (o->max_requests < 1 || o->max_requests > 65536) {
+		snprintf(err, errlen, "max_requests %u out of range (1 .. 65536)", o->max_requests);
 		return -EINVAL;
 	}
 	return 0;
@@ -76,6 +84,8 @@ static int add_devices(struct ory_runtime *rt, const struct ory_device_ops *ops,
 		for (unsigned j = 0; j < rt->ndevices; j++)
 			same += rt->devices[j].ops == ops;
 		d->ops = ops;
+		d->rt = rt;
+		d->index = rt->ndevices;
 		d->reserve = reserve;
 		d->desc = descs[i];
 		d->desc.args = args;
@@ -148,6 +158,177 @@ static int parse_devices(struct ory_runtime *rt, const char *spec, char *err, si
 	return rc;
 }
 
+static struct ory_ring *ring_new(size_t n)
+{
+	size_t cap = 2;
+	while (cap < n)
+		cap <<= 1;
+	struct ory_ring *r = aligned_alloc(ORY_CACHELINE, (ory_ring_memsize(cap) + 63) & ~63ul);
+	if (r)
+		ory_ring_init(r, cap);
+	return r;
+}
+
+/* Queues for every registered app; the pool's output buffers hold the largest chunk output. */
+static int make_apps(struct ory_runtime *rt, unsigned count)
+{
+	for (const struct ory_app *const *a = ory_apps(); *a; a++) {
+		struct app_queues *aq = &rt->apps[rt->napps];
+		aq->app = *a;
+		aq->index = rt->napps++;
+		aq->dispatch = ring_new(count);
+		aq->retry = ring_new(count);
+		aq->last = ring_new(count);
+		aq->kcache = ring_new(64);
+		aq->vcache = ring_new(64);
+		if (!aq->dispatch || !aq->retry || !aq->last || !aq->kcache || !aq->vcache)
+			return -ENOMEM;
+		size_t need = (*a)->out_bound ? (*a)->out_bound(rt->opts.chunk_size) : 0;
+		rt->out_stride_need = ORY_MAX(rt->out_stride_need, need);
+	}
+	return 0;
+}
+
+static void free_apps(struct ory_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->napps; i++) {
+		struct app_queues *aq = &rt->apps[i];
+		const struct ory_app *app = aq->app;
+		void *st;
+		while (aq->kcache && (st = ory_ring_pop(aq->kcache)))
+			app->sw->close(st);
+		while (aq->vcache && (st = ory_ring_pop(aq->vcache)))
+			app->verify->close(st);
+		free(aq->dispatch);
+		free(aq->retry);
+		free(aq->last);
+		free(aq->kcache);
+		free(aq->vcache);
+	}
+}
+
+/* The pool: each device's slots, the reads in flight, and a spare buffer per chunk a watched
+ * device can hold (failover.c). */
+static int make_pool(struct ory_runtime *rt)
+{
+	unsigned inflight = 0;
+	for (unsigned i = 0; i < rt->ndevices; i++) {
+		struct ory_device *d = &rt->devices[i];
+		enum ory_verify v = rt->opts.verify;
+		d->verify = v == ORY_VERIFY_ALL || (v == ORY_VERIFY_AUTO && !d->ops->trusted);
+		inflight += d->reserve ? d->inflight_max : ORY_MAX(d->inflight_max, rt->opts.slots);
+		if (!d->ops->trusted) {
+			rt->watched++;
+			rt->spare += d->inflight_max;
+		}
+	}
+	unsigned count = inflight + rt->opts.read_depth + rt->spare;
+	int rc = make_apps(rt, count);
+	if (rc == 0)
+		rc = ory_pool_create(&rt->pool, rt->topo.topo, rt->nodeset, count, rt->opts.chunk_size,
+				     rt->out_stride_need);
+	return rc;
+}
+
+static int make_requests(struct ory_runtime *rt)
+{
+	unsigned n = rt->opts.max_requests, count = rt->pool.count;
+	rt->reqs = calloc(n, sizeof(*rt->reqs));
+	rt->cells = calloc((size_t)n * count, sizeof(*rt->cells));
+	rt->free_reqs = ring_new(n);
+	rt->submitted = ring_new(n);
+	rt->cancels = ring_new(2 * (size_t)n); /* a record may be cancelled, reused, cancelled */
+	rt->done = ring_new(count);
+	rt->groups = calloc(rt->ndevices, sizeof(*rt->groups));
+	for (unsigned i = 0; rt->groups && i < rt->ndevices; i++)
+		ory_evcount_init(&rt->groups[i].ev);
+	if (!rt->groups || !rt->reqs || !rt->cells || !rt->free_reqs || !rt->submitted || !rt->cancels ||
+	    !rt->done)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		struct req *r = &rt->reqs[i];
+		r->rt = rt;
+		r->cells = rt->cells + (size_t)i * count;
+		r->spec.frame = &r->frame;
+		ory_ring_push(rt->free_reqs, r);
+	}
+	ory_evcount_init(&rt->started);
+	ory_evcount_init(&rt->room);
+	return ory_aio_init(&rt->aio, rt, 2 * count + n + 16, count);
+}
+
+/* What create learns once every worker has attached its device: who serves which app. */
+static void count_apps(struct ory_runtime *rt)
+{
+	for (unsigned a = 0; a < rt->napps; a++) {
+		struct app_queues *aq = &rt->apps[a];
+		unsigned healthy = 0;
+		aq->cpu_only = true;
+		for (unsigned i = 0; i < rt->ndevices; i++) {
+			struct ory_device *d = &rt->devices[i];
+			if (!ory_device_runs(d, a))
+				continue;
+			aq->attached++;
+			aq->has_reserve |= d->reserve;
+			if (!d->reserve) {
+				healthy++;
+				aq->cpu_only &= d->ops->trusted;
+			}
+		}
+		aq->cpu_only &= aq->attached > 0;
+		atomic_store_explicit(&aq->healthy, healthy, memory_order_relaxed);
+	}
+	/* Workers that take the same work sleep together. */
+	for (unsigned i = 0; i < rt->ndevices; i++) {
+		struct ory_device *d = &rt->devices[i];
+		unsigned g = 0;
+		while (g < rt->ngroups &&
+		       (rt->groups[g].apps != d->apps || rt->groups[g].reserve != d->reserve))
+			g++;
+		if (g == rt->ngroups) {
+			rt->groups[g].apps = d->apps;
+			rt->groups[g].reserve = d->reserve;
+			rt->ngroups++;
+		}
+		d->group = g;
+	}
+}
+
+static int start_threads(struct ory_runtime *rt, char *errmsg, size_t errmsg_len)
+{
+	unsigned started = 0;
+	int rc = 0;
+	for (unsigned i = 0; i < rt->ndevices && rc == 0; i++) {
+		struct ory_device *d = &rt->devices[i];
+		rc = -pthread_create(&d->thread, NULL, ory_worker_main, d);
+		d->started = rc == 0;
+		started += d->started;
+	}
+	/* Wait for the workers that did start, even on failure: they attach their devices. */
+	for (;;) {
+		uint32_t key = ory_evcount_prepare(&rt->started);
+		if (atomic_load_explicit(&rt->begun, memory_order_acquire) == started) {
+			ory_evcount_cancel(&rt->started);
+			break;
+		}
+		ory_evcount_wait(&rt->started, key);
+	}
+	if (rc == 0) {
+		count_apps(rt);
+		rc = -pthread_create(&rt->service, NULL, ory_service_main, rt);
+		rt->service_started = rc == 0;
+	}
+	if (rc < 0) {
+		snprintf(errmsg, errmsg_len, "cannot start a thread: %s (process or memory limits?)",
+			 ory_strerror(rc));
+		return -EAGAIN;
+	}
+	/* release: the app counts are published with `go` */
+	atomic_store_explicit(&rt->go, true, memory_order_release);
+	ory_evcount_notify(&rt->started, INT_MAX);
+	return 0;
+}
+
 int ory_runtime_create(const struct ory_runtime_opts *opts, struct ory_runtime **out, char *errmsg,
 		       size_t errmsg_len)
 {
@@ -165,7 +346,6 @@ int ory_runtime_create(const struct ory_runtime_opts *opts, struct ory_runtime *
 	struct ory_runtime *rt = calloc(1, sizeof(*rt));
 	if (!rt)
 		return -ENOMEM;
-	atomic_flag_clear(&rt->busy);
 	int rc = take_opts(&rt->opts, opts, errmsg, errmsg_len);
 	if (rc < 0)
 		goto fail;
@@ -173,6 +353,16 @@ int ory_runtime_create(const struct ory_runtime_opts *opts, struct ory_runtime *
 	if (rc < 0) {
 		snprintf(errmsg, errmsg_len, "cannot read the host topology (hwloc)");
 		goto fail;
+	}
+	if (rt->opts.cpus) {
+		rt->cpus_copy = strdup(rt->opts.cpus);
+		rt->opts.cpus = rt->cpus_copy;
+		rc = rt->cpus_copy ? ory_topo_restrict(&rt->topo, rt->cpus_copy) : -ENOMEM;
+		if (rc < 0) {
+			snprintf(errmsg, errmsg_len, "cpus '%s': not a list of this host's CPUs",
+				 opts->cpus);
+			goto fail;
+		}
 	}
 	rt->devices = calloc(ORY_MAX_DEVICES, sizeof(*rt->devices));
 	if (!rt->devices) {
@@ -212,6 +402,14 @@ int ory_runtime_create(const struct ory_runtime_opts *opts, struct ory_runtime *
 		ory_log(rt, ORY_LOG_DEBUG, "device %s (%s) on cpus %s", rt->devices[i].desc.name,
 			rt->devices[i].desc.location, set);
 	}
+	if ((rc = make_pool(rt)) < 0 || (rc = make_requests(rt)) < 0) {
+		snprintf(errmsg, errmsg_len, "cannot allocate the runtime's buffers: %s",
+			 ory_strerror(rc));
+		goto fail;
+	}
+	rc = start_threads(rt, errmsg, errmsg_len);
+	if (rc < 0)
+		goto fail;
 	*out = rt;
 	return 0;
 fail:
@@ -223,6 +421,34 @@ void ory_runtime_destroy(struct ory_runtime *rt)
 {
 	if (!rt)
 		return;
+	/* Requests end first (each completes with -ECANCELED), while the workers still run and
+	 * return the chunks they hold; a hung device is aborted so that its chunks come back. */
+	atomic_store_explicit(&rt->closing, true, memory_order_release);
+	if (rt->service_started) {
+		ory_aio_ring_doorbell(&rt->aio);
+		pthread_join(rt->service, NULL);
+	}
+	atomic_store_explicit(&rt->stop, true, memory_order_release);
+	if (rt->groups)
+		ory_wake_all(rt);
+	ory_evcount_notify(&rt->started, INT_MAX);
+	for (unsigned i = 0; rt->devices && i < rt->ndevices; i++)
+		if (rt->devices[i].started)
+			pthread_join(rt->devices[i].thread, NULL);
+	if (rt->reqs)
+		for (unsigned i = 0; i < rt->opts.max_requests; i++)
+			free(rt->reqs[i].reader.tail);
+	if (rt->free_reqs)
+		ory_aio_fini(&rt->aio);
+	free(rt->reqs);
+	free(rt->cells);
+	free(rt->free_reqs);
+	free(rt->submitted);
+	free(rt->cancels);
+	free(rt->done);
+	free(rt->groups);
+	free_apps(rt);
+	ory_pool_destroy(&rt->pool);
 	for (unsigned i = 0; rt->devices && i < rt->ndevices; i++) {
 		struct ory_device *d = &rt->devices[i];
 		d->ops->close(d->dev);
@@ -234,6 +460,7 @@ void ory_runtime_destroy(struct ory_runtime *rt)
 	if (rt->topo.topo)
 		ory_topo_free(&rt->topo);
 	free(rt->spec_copy);
+	free(rt->cpus_copy);
 	free(rt);
 }
 
@@ -256,14 +483,15 @@ int ory_runtime_device_info(const struct ory_runtime *rt, unsigned index,
 	snprintf(full.location, sizeof(full.location), "%s", d->desc.location);
 	full.numa_node = d->desc.numa_node;
 	hwloc_bitmap_list_snprintf(full.cpuset, sizeof(full.cpuset), d->cpuset);
-	full.chunks = d->chunks;
-	full.bytes_in = d->bytes_in;
-	full.failures = d->failures;
-	full.retries = d->retries;
-	full.timeouts = d->timeouts;
+	full.chunks = atomic_load_explicit(&d->chunks, memory_order_relaxed);
+	full.bytes_in = atomic_load_explicit(&d->bytes_in, memory_order_relaxed);
+	full.failures = atomic_load_explicit(&d->failures, memory_order_relaxed);
+	full.retries = atomic_load_explicit(&d->retries, memory_order_relaxed);
+	full.timeouts = atomic_load_explicit(&d->timeouts, memory_order_relaxed);
 	full.quarantined = atomic_load(&d->quarantined);
 	full.reserve = d->reserve;
-	full.busy_seconds = (double)d->busy_ns * 1e-9;
+	full.busy_seconds =
+		(double)atomic_load_explicit(&d->busy_ns, memory_order_relaxed) * 1e-9;
 	size_t n = ORY_MIN(info->struct_size, sizeof(full));
 	memcpy(info, &full, n);
 	info->struct_size = n;

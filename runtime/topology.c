@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "rt.h"
 
 #define XILINX_VENDOR 0x10ee
 
@@ -95,6 +95,23 @@ int ory_topo_load(struct ory_topo *t)
 		if (anc && anc->nodeset && hwloc_bitmap_weight(anc->nodeset) == 1)
 			p->numa_node = hwloc_bitmap_first(anc->nodeset);
 	}
+	return 0;
+}
+
+int ory_topo_restrict(struct ory_topo *t, const char *list)
+{
+	hwloc_bitmap_t want = hwloc_bitmap_alloc();
+	if (!want)
+		return -ENOMEM;
+	int rc = hwloc_bitmap_list_sscanf(want, list);
+	unsigned n = 0;
+	for (unsigned i = 0; rc == 0 && i < t->ncores; i++)
+		if (hwloc_bitmap_intersects(t->cores[i]->cpuset, want))
+			t->cores[n++] = t->cores[i];
+	hwloc_bitmap_free(want);
+	if (rc < 0 || n == 0)
+		return -EINVAL;
+	t->ncores = n;
 	return 0;
 }
 

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * worker.c - the thread of one device during a job: pinned to the device's core or NUMA node,
- * it pulls chunks (retries first, then new ones), keeps up to inflight_max on the device,
- * checks each returned chunk when the job verifies this device, and hands it back.
+ * worker.c - the thread of one device, for the runtime's life: pinned to the device's core or
+ * NUMA node, it attaches the device to every app it can run, then pulls chunks of those apps
+ * (retries first, then new ones), keeps up to inflight_max on the device, checks each returned
+ * chunk when the runtime verifies this device, and hands it back to the service thread.
  *
  * A retry prefers a device that has not failed that chunk: a worker that finds such a chunk
  * puts it back if it has anything else to do, and runs it only rather than idle. A reserve
- * (fallback) worker runs only chunks that failed max_tries times elsewhere, until no other
- * device is healthy; then everything. A quarantined worker stops taking chunks and passes on
- * the wakeup it may have consumed.
+ * (fallback) worker runs an app's chunks that failed max_tries times elsewhere, and all of the
+ * app's chunks once no other device serves it. A quarantined worker takes nothing until the
+ * service thread puts it back in service.
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "job.h"
+#include "rt.h"
 
 uint64_t ory_now_ns(void)
 {
@@ -31,90 +32,124 @@ static bool avoids(const struct ory_chunk_slot *s, unsigned dev)
 	return s->avoid[dev / 64] >> (dev % 64) & 1;
 }
 
-static bool should_stop(struct worker *w)
+static bool stopping(const struct ory_device *d)
 {
-	return atomic_load_explicit(&w->job->stop, memory_order_acquire) ||
-	       atomic_load_explicit(&w->d->quarantined, memory_order_acquire);
+	return atomic_load_explicit(&d->rt->stop, memory_order_acquire);
 }
 
-/* A reserve worker may take chunks only once no other device is healthy. */
-static bool may_work(struct worker *w)
+static bool out_of_service(const struct ory_device *d)
 {
-	return !w->d->reserve ||
-	       atomic_load_explicit(&w->job->healthy, memory_order_acquire) == 0;
+	return atomic_load_explicit(&d->quarantined, memory_order_acquire);
 }
 
-static struct ory_chunk_slot *try_take(struct worker *w)
+/* A reserve worker may take an app's new chunks only once no other device serves it. */
+static bool may_work(const struct ory_device *d, const struct app_queues *aq)
 {
-	struct job *j = w->job;
-	if (w->d->reserve) {
-		struct ory_chunk_slot *s = ory_ring_pop(j->last);
-		if (s || !may_work(w))
+	return !d->reserve || atomic_load_explicit(&aq->healthy, memory_order_acquire) == 0;
+}
+
+static struct ory_chunk_slot *try_take_app(struct ory_device *d, struct app_queues *aq)
+{
+	struct ory_runtime *rt = d->rt;
+	if (d->reserve) {
+		struct ory_chunk_slot *s = ory_ring_pop(aq->last);
+		if (s || !may_work(d, aq))
 			return s;
 	}
-	struct ory_chunk_slot *s = ory_ring_pop(j->retry);
-	if (s && avoids(s, w->index) &&
-	    atomic_load_explicit(&j->healthy, memory_order_relaxed) > 1) {
-		struct ory_chunk_slot *other = ory_ring_pop(j->dispatch);
-		if (other) {
-			ory_ring_push(j->retry, s);
-			ory_evcount_notify(&j->work, 1);
+	struct ory_chunk_slot *s = ory_ring_pop(aq->retry);
+	if (s && avoids(s, d->index) &&
+	    (s->strict || atomic_load_explicit(&aq->healthy, memory_order_relaxed) > 1)) {
+		/* Someone else should run it: take other work if there is any, else run it rather
+		 * than idle, unless this device cannot (strict). */
+		struct ory_chunk_slot *other = ory_ring_pop(aq->dispatch);
+		if (other || s->strict) {
+			ory_ring_push(aq->retry, s);
+			ory_wake(rt, aq->index, 1);
 			return other;
 		}
 	}
-	return s ? s : ory_ring_pop(j->dispatch);
+	return s ? s : ory_ring_pop(aq->dispatch);
 }
 
-/* Next chunk to run; when `block`, sleeps until there is one. NULL once the job stops or the
- * device is quarantined. */
-static struct ory_chunk_slot *take_work(struct worker *w, bool block)
+/* The next chunk of any app this device runs, the apps taken in turn. */
+static struct ory_chunk_slot *try_take(struct ory_device *d, unsigned *turn)
 {
-	struct job *j = w->job;
+	struct ory_runtime *rt = d->rt;
+	for (unsigned k = 0; k < rt->napps; k++) {
+		unsigned a = (*turn + k) % rt->napps;
+		if (!ory_device_runs(d, a))
+			continue;
+		struct ory_chunk_slot *s = try_take_app(d, &rt->apps[a]);
+		if (s) {
+			*turn = a + 1;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+void ory_wake(struct ory_runtime *rt, unsigned app, int n)
+{
+	for (unsigned i = 0; i < rt->ngroups; i++) {
+		struct worker_group *g = &rt->groups[i];
+		if ((g->apps >> app & 1) &&
+		    (!g->reserve ||
+		     atomic_load_explicit(&rt->apps[app].healthy, memory_order_relaxed) == 0))
+			ory_evcount_notify(&g->ev, n);
+	}
+}
+
+void ory_wake_all(struct ory_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->ngroups; i++)
+		ory_evcount_notify(&rt->groups[i].ev, INT_MAX);
+}
+
+/* Next chunk to run; when `block`, sleeps until there is one. NULL once the runtime stops or
+ * the device is out of service. */
+static struct ory_chunk_slot *take_work(struct ory_device *d, bool block, unsigned *turn)
+{
+	struct ory_runtime *rt = d->rt;
 	for (;;) {
-		if (should_stop(w))
+		if (stopping(d) || out_of_service(d))
 			return NULL;
-		struct ory_chunk_slot *s = try_take(w);
+		struct ory_chunk_slot *s = try_take(d, turn);
 		if (s || !block)
 			return s;
-		/* A reserve worker waits for its turn (or a last-resort chunk), then for chunks like
-		 * everyone else (once no other device is healthy, none becomes healthy again). */
-		struct ory_evcount *ev = may_work(w) ? &j->work : &j->fallback;
+		/* Its group's eventcount: whoever queues work it may take (ory_wake) rings it. */
+		struct ory_evcount *ev = &rt->groups[d->group].ev;
 		uint32_t key = ory_evcount_prepare(ev);
-		if (ev == &j->fallback && may_work(w)) {
+		s = try_take(d, turn);
+		if (s || stopping(d) || out_of_service(d)) {
 			ory_evcount_cancel(ev);
-			continue;
-		}
-		s = try_take(w);
-		if (s || should_stop(w)) {
-			ory_evcount_cancel(ev);
-			if (!s && atomic_load(&w->d->quarantined))
-				ory_evcount_notify(&j->work, 1); /* pass on a wakeup meant for others */
+			if (!s && out_of_service(d))
+				ory_evcount_notify(ev, 1); /* pass on a wakeup meant for its peers */
 			return s;
 		}
 		ory_evcount_wait(ev, key);
 	}
 }
 
-static void finish(struct worker *w, struct ory_chunk_slot *s)
+static void finish(struct ory_device *d, struct ory_chunk_slot *s)
 {
-	struct job *j = w->job;
-	if (s->c.status == 0 && w->verify_state) {
-		int rc = j->spec->app->verify->run(w->verify_state, &s->c);
+	struct ory_runtime *rt = d->rt;
+	const struct ory_app *app = s->c.app;
+	unsigned a = s->req->aq->index;
+	if (s->c.status == 0 && d->verify_state[a]) {
+		int rc = app->verify->run(d->verify_state[a], &s->c);
 		if (rc < 0)
 			s->c.status = rc;
 	}
+	if (s->c.status == 0 && app->post)
+		s->c.status = app->post(&s->c);
 	int running = SLOT_RUNNING;
-	/* acq_rel: the chunk's output is published to the calling thread with the state; if the
+	/* acq_rel: the chunk's output is published to the service thread with the state; if the
 	 * watchdog already took the chunk (TIMED_OUT), it still comes back, as a late answer. */
 	atomic_compare_exchange_strong_explicit(&s->state, &running, SLOT_DONE,
 						memory_order_acq_rel, memory_order_acquire);
 	/* Never fails: the ring holds every chunk of the pool. */
-	ory_ring_push(j->done, s);
-	uint64_t one = 1;
-	/* The calling thread re-reads the ring after every wakeup, so a lost write (EAGAIN at
-	 * counter overflow) cannot lose a chunk. */
-	ssize_t n = write(j->efd, &one, sizeof(one));
-	(void)n;
+	ory_ring_push(rt->done, s);
+	ory_aio_ring(&rt->aio);
 }
 
 static void note_time(struct ory_device *d, uint64_t ns)
@@ -124,74 +159,121 @@ static void note_time(struct ory_device *d, uint64_t ns)
 	atomic_store_explicit(&d->mean_ns, m ? m - m / 8 + ns / 8 : ns, memory_order_relaxed);
 }
 
+/* Attach the device to every app the runtime knows; the bits it gets are its apps. */
+static void attach_apps(struct ory_device *d)
+{
+	struct ory_runtime *rt = d->rt;
+	for (unsigned a = 0; a < rt->napps; a++) {
+		const struct ory_app *app = rt->apps[a].app;
+		int rc = d->ops->attach(d->dev, app, rt->opts.chunk_size);
+		if (rc == 0 && d->verify && app->verify) {
+			rc = app->verify->open(&d->verify_state[a]);
+			if (rc < 0 && d->ops->detach)
+				d->ops->detach(d->dev, app);
+		}
+		if (rc == 0)
+			d->apps |= 1u << a;
+		else
+			ory_log(rt, rc == -ENOTSUP ? ORY_LOG_DEBUG : ORY_LOG_WARN,
+				"%s does not run %s: %s", d->desc.name, app->name, ory_strerror(rc));
+	}
+}
+
+static void detach_apps(struct ory_device *d)
+{
+	struct ory_runtime *rt = d->rt;
+	for (unsigned a = 0; a < rt->napps; a++) {
+		if (!ory_device_runs(d, a))
+			continue;
+		if (d->verify_state[a])
+			rt->apps[a].app->verify->close(d->verify_state[a]);
+		if (d->ops->detach)
+			d->ops->detach(d->dev, rt->apps[a].app);
+	}
+}
+
 void *ory_worker_main(void *arg)
 {
-	struct worker *w = arg;
-	struct job *j = w->job;
-	struct ory_device *d = w->d;
+	struct ory_device *d = arg;
+	struct ory_runtime *rt = d->rt;
 
-	if (hwloc_set_cpubind(j->rt->topo.topo, d->cpuset, HWLOC_CPUBIND_THREAD) < 0)
-		ory_log(j->rt, ORY_LOG_DEBUG, "%s: cannot bind worker thread", d->desc.name);
-	int rc = d->ops->job_begin(d->dev, &j->desc);
-	if (rc == 0 && d->verify) {
-		rc = j->spec->app->verify->open(j->spec->params, &w->verify_state);
-		if (rc < 0)
-			d->ops->job_end(d->dev);
-	}
-	if (rc == 0) {
-		d->active = true;
-		atomic_fetch_add_explicit(&j->active, 1, memory_order_relaxed);
-		if (!d->reserve)
-			atomic_fetch_add_explicit(&j->healthy, 1, memory_order_relaxed);
-	} else {
-		ory_log(j->rt, rc == -ENOTSUP ? ORY_LOG_INFO : ORY_LOG_WARN,
-			"%s sits this job out: %s", d->desc.name, ory_strerror(rc));
-	}
-	/* release: `active` and `healthy` are complete before the calling thread sees `begun`. */
-	atomic_fetch_add_explicit(&j->begun, 1, memory_order_release);
-	ory_evcount_notify(&j->started, INT_MAX);
-	if (rc < 0)
-		return NULL;
-	/* Take no chunk before every device has begun: until then `healthy` is still growing,
-	 * and a reserve worker would take it for "no other device left". */
+	if (hwloc_set_cpubind(rt->topo.topo, d->cpuset, HWLOC_CPUBIND_THREAD) < 0)
+		ory_log(rt, ORY_LOG_DEBUG, "%s: cannot bind worker thread", d->desc.name);
+	attach_apps(d);
+	/* release: `apps` is complete before create reads it */
+	atomic_fetch_add_explicit(&rt->begun, 1, memory_order_release);
+	ory_evcount_notify(&rt->started, INT_MAX);
+	/* Take no chunk before create has counted every device's apps: until then `healthy` is
+	 * still growing, and a reserve worker would take it for "no other device left". */
 	for (;;) {
-		uint32_t key = ory_evcount_prepare(&j->started);
-		if (atomic_load_explicit(&j->begun, memory_order_acquire) == j->rt->ndevices) {
-			ory_evcount_cancel(&j->started);
+		uint32_t key = ory_evcount_prepare(&rt->started);
+		if (atomic_load_explicit(&rt->go, memory_order_acquire) || stopping(d)) {
+			ory_evcount_cancel(&rt->started);
 			break;
 		}
-		ory_evcount_wait(&j->started, key);
+		ory_evcount_wait(&rt->started, key);
 	}
 
-	unsigned inflight = 0;
+	unsigned inflight = 0, turn = 0;
 	uint64_t busy_since = 0;
 	for (;;) {
+		if (inflight == 0 && stopping(d))
+			break;
+		if (inflight == 0 && out_of_service(d)) {
+			/* Wait to be put back in service (or for the end). */
+			struct ory_evcount *ev = &rt->groups[d->group].ev;
+			uint32_t key = ory_evcount_prepare(ev);
+			if (out_of_service(d) && !stopping(d))
+				ory_evcount_wait(ev, key);
+			else
+				ory_evcount_cancel(ev);
+			continue;
+		}
+		if (inflight == 0 &&
+		    atomic_exchange_explicit(&d->recovering, false, memory_order_acquire) &&
+		    d->ops->recover && d->ops->recover(d->dev) < 0) {
+			ory_log(rt, ORY_LOG_WARN, "%s does not recover; it stays out", d->desc.name);
+			break;
+		}
 		struct ory_chunk_slot *s = NULL;
 		if (inflight < d->inflight_max)
-			s = take_work(w, inflight == 0);
+			s = take_work(d, inflight == 0, &turn);
 		if (s) {
-			s->device = (int)w->index;
-			s->c.status = 0;
-			s->c.out_len = 0;
+			struct ory_chunk *c = &s->c;
+			s->device = (int)d->index;
+			c->status = 0;
+			c->out_len = 0;
+			c->check2 = 0;
+			/* Only a trusted device may write into the caller's memory (service.c). */
+			if (s->direct_out && d->ops->trusted) {
+				c->out = s->direct_out;
+				c->out_cap = s->direct_cap;
+			} else {
+				c->out = s->out_area;
+				c->out_cap = s->out_stride;
+			}
 			uint64_t now = ory_now_ns();
 			if (inflight == 0)
 				busy_since = now;
 			atomic_store_explicit(&s->started_ns, now, memory_order_relaxed);
 			/* release: device and start time are visible with the state */
 			atomic_store_explicit(&s->state, SLOT_RUNNING, memory_order_release);
-			rc = d->ops->submit(d->dev, &s->c);
+			int rc = atomic_load_explicit(&s->req->abandoned, memory_order_relaxed)
+					 ? -ECANCELED
+					 : d->ops->submit(d->dev, c);
 			if (rc < 0) {
-				s->c.status = rc;
-				finish(w, s);
+				c->status = rc;
+				finish(d, s);
 			} else {
 				inflight++;
 			}
 			if (inflight == 0)
-				d->busy_ns += ory_now_ns() - busy_since;
+				atomic_fetch_add_explicit(&d->busy_ns, ory_now_ns() - busy_since,
+							  memory_order_relaxed);
 			continue;
 		}
 		if (inflight == 0)
-			break; /* stopped or quarantined */
+			continue; /* stopped or out of service: the loop's head decides */
 		struct ory_chunk *c = d->ops->reap(d->dev);
 		struct ory_chunk_slot *done = ory_container_of(c, struct ory_chunk_slot, c);
 		uint64_t now = ory_now_ns();
@@ -199,11 +281,9 @@ void *ory_worker_main(void *arg)
 			note_time(d, now - atomic_load_explicit(&done->started_ns,
 								  memory_order_relaxed));
 		if (--inflight == 0)
-			d->busy_ns += now - busy_since;
-		finish(w, done);
+			atomic_fetch_add_explicit(&d->busy_ns, now - busy_since, memory_order_relaxed);
+		finish(d, done);
 	}
-	if (w->verify_state)
-		j->spec->app->verify->close(w->verify_state);
-	d->ops->job_end(d->dev);
+	detach_apps(d);
 	return NULL;
 }

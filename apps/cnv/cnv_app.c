@@ -14,6 +14,7 @@
 
 #include "../../runtime/internal.h"
 #include "cnv_app.h"
+#include "cnv_internal.h"
 
 static const char *const class_names[CNV_CLASSES] = {
 	"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -48,22 +49,17 @@ void cnv_pack_hwc(uint8_t *dst, const uint8_t *records, size_t n, const struct c
 
 /* ---- the CPU kernel ------------------------------------------------------------------------ */
 
+/* Per thread: a context for the model of the last chunk (most requests share one). */
 struct kernel {
-	const struct cnv_params *p;
 	struct cnv_ctx *ctx;
+	uint64_t model_id;
 };
 
-static int k_open(const void *params, void **state)
+static int k_open(void **state)
 {
 	struct kernel *k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
-	k->p = params;
-	int rc = cnv_ctx_create(k->p->model, CNV_ISA_AUTO, &k->ctx);
-	if (rc < 0) {
-		free(k);
-		return rc;
-	}
 	*state = k;
 	return 0;
 }
@@ -71,7 +67,15 @@ static int k_open(const void *params, void **state)
 static int k_run(void *state, struct ory_chunk *c)
 {
 	struct kernel *k = state;
-	const struct cnv_params *p = k->p;
+	const struct cnv_params *p = c->params;
+	if (!k->ctx || k->model_id != p->model->id) {
+		cnv_ctx_free(k->ctx);
+		k->ctx = NULL;
+		int rc = cnv_ctx_create(p->model, CNV_ISA_AUTO, &k->ctx);
+		if (rc < 0)
+			return rc;
+		k->model_id = p->model->id;
+	}
 	size_t n = c->in_len / p->stride; /* a trailing partial record is the caller's error */
 	if ((p->scores ? cnv_out_bound(n) : n) > c->out_cap)
 		return -EOVERFLOW;
@@ -98,8 +102,16 @@ static const struct ory_kernel_ops cnv_sw_ops = {
 	.close = k_close,
 };
 
+/* Classes, scores, and the text lines the service thread writes behind them (cnv_job.c). */
+static size_t cnv_app_bound(size_t chunk_size)
+{
+	size_t n = chunk_size / CNV_IMAGE_BYTES;
+	return cnv_out_bound(n) + n * CNV_LINE_MAX;
+}
+
 const struct ory_app ory_cnv_app = {
 	.name = "cnv",
 	.sw = &cnv_sw_ops,
 	.verify = NULL, /* checking a class means classifying again: nothing cheaper exists */
+	.out_bound = cnv_app_bound,
 };

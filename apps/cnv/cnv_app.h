@@ -31,6 +31,9 @@ static inline size_t cnv_out_bound(size_t n)
 	return cnv_scores_offset(n) + 20 * n;
 }
 
+/* The longest line of text an image gets: JSON with a label and ten scores. */
+#define CNV_LINE_MAX 160
+
 /* Copy n records of p's layout into n * 3072 bytes of FINN's NHWC (a card's input). */
 void cnv_pack_hwc(uint8_t *dst, const uint8_t *records, size_t n, const struct cnv_params *p);
 

@@ -39,6 +39,9 @@ static inline int cnv_l0_tap_col(int j)
 }
 
 struct cnv_model {
+	/* Unique for the process's life: kernel states recognise a model they prepared for by
+	 * this, not by an address malloc may hand out again. */
+	uint64_t id;
 	/* Canonical parameters, what .orym stores: row r's column col is bit col % 64 of
 	 * w[l][r * words + col / 64] (1 = +1); unused bits are 0. thr[l][r] in file units. */
 	uint64_t *w[CNV_LAYERS];

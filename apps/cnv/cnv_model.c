@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,9 +86,11 @@ void cnv_model_free(struct cnv_model *m)
 
 struct cnv_model *cnv_model_alloc(void)
 {
+	static _Atomic uint64_t next_id = 1;
 	struct cnv_model *m = calloc(1, sizeof(*m));
 	if (!m)
 		return NULL;
+	m->id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
 	for (int l = 0; l < CNV_LAYERS; l++) {
 		const struct cnv_topo *t = &cnv_topo[l];
 		m->w[l] = zalloc64((size_t)t->out_ch * t->words * sizeof(uint64_t));

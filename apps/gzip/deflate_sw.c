@@ -22,12 +22,13 @@
 
 #include "gzip_internal.h"
 
+#define ORY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Per thread; serves any level, each level's buffers made the first time it is asked for. */
 struct deflate_sw {
-	struct gzip_params p;
 	struct isal_zstream zs;
-	uint8_t *level_buf;
-	uint32_t level_buf_size;
-	struct libdeflate_compressor *ldc;
+	uint8_t *level_buf[ISAL_DEF_MAX_LEVEL + 1];
+	struct libdeflate_compressor *ldc[10];
 	z_stream walk;
 	bool walk_ok;
 	uint8_t *scratch;   /* inflated data of the walk, discarded */
@@ -43,55 +44,41 @@ static void sw_close(void *state)
 	struct deflate_sw *s = state;
 	if (!s)
 		return;
-	free(s->level_buf);
-	if (s->ldc)
-		libdeflate_free_compressor(s->ldc);
+	for (unsigned i = 0; i < ORY_ARRAY_LEN(s->level_buf); i++)
+		free(s->level_buf[i]);
+	for (unsigned i = 0; i < ORY_ARRAY_LEN(s->ldc); i++)
+		if (s->ldc[i])
+			libdeflate_free_compressor(s->ldc[i]);
 	if (s->walk_ok)
 		inflateEnd(&s->walk);
 	free(s->scratch);
 	free(s);
 }
 
-static int sw_open(const void *params, void **state)
+static int sw_open(void **state)
 {
-	const struct gzip_params *p = params;
 	struct deflate_sw *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->p = *p;
-	if (p->level <= ISAL_DEF_MAX_LEVEL) {
-		s->level_buf_size = isal_level_buf[p->level];
-		s->level_buf = malloc(s->level_buf_size);
-		if (!s->level_buf)
-			goto nomem;
-		isal_deflate_init(&s->zs);
-	} else {
-		s->ldc = libdeflate_alloc_compressor(p->level);
-		if (!s->ldc)
-			goto nomem;
-		if (inflateInit2(&s->walk, -15) != Z_OK)
-			goto nomem;
-		s->walk_ok = true;
-	}
+	isal_deflate_init(&s->zs);
 	*state = s;
 	return 0;
-nomem:
-	sw_close(s);
-	return -ENOMEM;
 }
 
 /* ISA-L: stateful deflate of one chunk ending in a sync flush. Returns bytes, 0 if over cap. */
-static size_t isal_chunk(struct deflate_sw *s, const struct ory_chunk *c, size_t cap)
+static long isal_chunk(struct deflate_sw *s, const struct ory_chunk *c, int level, size_t cap)
 {
 	struct isal_zstream *zs = &s->zs;
+	if (!s->level_buf[level] && !(s->level_buf[level] = malloc(isal_level_buf[level])))
+		return -ENOMEM;
 
 	isal_deflate_reset(zs);
-	zs->level = (uint32_t)s->p.level;
-	zs->level_buf = s->level_buf;
-	zs->level_buf_size = s->level_buf_size;
+	zs->level = (uint32_t)level;
+	zs->level_buf = s->level_buf[level];
+	zs->level_buf_size = isal_level_buf[level];
 	zs->gzip_flag = IGZIP_DEFLATE;
 	if (c->dict_len &&
-	    isal_deflate_set_dict(zs, (uint8_t *)c->in - c->dict_len, (uint32_t)c->dict_len))
+	    isal_deflate_set_dict(zs, (uint8_t *)c->dict, (uint32_t)c->dict_len))
 		return 0;
 	zs->next_in = (uint8_t *)c->in;
 	zs->avail_in = (uint32_t)c->in_len;
@@ -104,15 +91,22 @@ static size_t isal_chunk(struct deflate_sw *s, const struct ory_chunk *c, size_t
 	/* With output room left, ISA-L has flushed everything including the sync marker. */
 	if (zs->avail_in || zs->avail_out == 0)
 		return 0;
-	return zs->total_out;
+	return (long)zs->total_out;
 }
 
 /* libdeflate, then make its stream non-final and byte-aligned (see top). Returns bytes, 0 if
  * over cap, or -EIO if the stream does not walk (a libdeflate bug we refuse to pass on). */
-static long libdeflate_chunk(struct deflate_sw *s, const struct ory_chunk *c, size_t cap)
+static long libdeflate_chunk(struct deflate_sw *s, const struct ory_chunk *c, int level, size_t cap)
 {
+	if (!s->ldc[level] && !(s->ldc[level] = libdeflate_alloc_compressor(level)))
+		return -ENOMEM;
+	if (!s->walk_ok) {
+		if (inflateInit2(&s->walk, -15) != Z_OK)
+			return -ENOMEM;
+		s->walk_ok = true;
+	}
 	uint8_t *out = c->out;
-	size_t n = libdeflate_deflate_compress(s->ldc, c->in, c->in_len, out, cap - 5);
+	size_t n = libdeflate_deflate_compress(s->ldc[level], c->in, c->in_len, out, cap - 5);
 	if (n == 0)
 		return 0;
 
@@ -164,11 +158,13 @@ static long libdeflate_chunk(struct deflate_sw *s, const struct ory_chunk *c, si
 static int sw_run(void *state, struct ory_chunk *c)
 {
 	struct deflate_sw *s = state;
+	const struct gzip_params *p = c->params;
 	size_t cap = gzip_chunk_bound(c->in_len);
 	if (cap > c->out_cap)
 		return -EOVERFLOW;
 	/* Keep the stored fallback's room: compressors work in cap - 8. */
-	long n = s->ldc ? libdeflate_chunk(s, c, cap - 8) : (long)isal_chunk(s, c, cap - 8);
+	long n = p->level > ISAL_DEF_MAX_LEVEL ? libdeflate_chunk(s, c, p->level, cap - 8)
+					       : isal_chunk(s, c, p->level, cap - 8);
 	if (n < 0)
 		return (int)n;
 	if (n == 0) /* incompressible (or over the bound): stored blocks, still deterministic */
@@ -184,10 +180,21 @@ static const struct ory_kernel_ops deflate_sw_ops = {
 	.close = sw_close,
 };
 
+/* zlib framing needs each chunk's Adler-32, which no card computes: the worker takes it. */
+static int gzip_post(struct ory_chunk *c)
+{
+	const struct gzip_params *p = c->params;
+	if (p->adler)
+		c->check2 = isal_adler32(1, c->in, c->in_len);
+	return 0;
+}
+
 extern const struct ory_kernel_ops ory_gzip_verify_ops;
 
 const struct ory_app ory_gzip_app = {
 	.name = "gzip",
 	.sw = &deflate_sw_ops,
 	.verify = &ory_gzip_verify_ops,
+	.post = gzip_post,
+	.out_bound = gzip_chunk_bound,
 };

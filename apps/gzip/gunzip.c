@@ -15,7 +15,7 @@
 
 #include <isa-l/igzip_lib.h>
 
-#include "../../runtime/internal.h"
+#include "../../runtime/rt.h"
 
 #define IN_SIZE (1u << 20)
 #define OUT_SIZE (2u << 20)
@@ -30,7 +30,7 @@ void ory_gunzip_opts_init(struct ory_gunzip_opts *o)
 struct gunzip {
 	struct ory_runtime *rt;
 	int in_fd;
-	struct ory_sink sink;
+	int out_fd;
 	bool test_only;
 	uint8_t *in;            /* HEADROOM bytes, then IN_SIZE */
 	uint8_t *out;
@@ -53,7 +53,7 @@ static int refill(struct gunzip *g)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			return ory_fail_at(g->rt, ORY_ORIGIN_INPUT, -EIO, "read error: %s", strerror(errno));
+			return ory_tls_fail(g->rt, ORY_ORIGIN_INPUT, -EIO, "read error: %s", strerror(errno));
 		}
 		if (n == 0) {
 			g->eof = true;
@@ -71,9 +71,14 @@ static int flush_out(struct gunzip *g)
 {
 	size_t n = (size_t)(g->st.next_out - g->out);
 	if (n && !g->test_only) {
-		int rc = ory_sink_write(g->rt, &g->sink, g->out, n);
-		if (rc < 0)
-			return rc;
+		int rc = ory_write_full(g->out_fd, g->out, n);
+		if (rc < 0) {
+			int e = -rc;
+			/* Keep the errno the caller can act on (ENOSPC, EPIPE); the rest is I/O. */
+			int code = (e == ENOSPC || e == EPIPE || e == EDQUOT || e == EFBIG) ? rc : -EIO;
+			return ory_tls_fail(g->rt, ORY_ORIGIN_OUTPUT, code, "write error: %s",
+					    strerror(e));
+		}
 	}
 	g->res.bytes_out += n;
 	g->st.next_out = g->out;
@@ -100,7 +105,7 @@ static int corrupt(struct gunzip *g, int isal_rc)
 		why = "invalid compressed data--format violated";
 		break;
 	}
-	return ory_fail_at(g->rt, ORY_ORIGIN_INPUT, -EBADMSG, "%s", why);
+	return ory_tls_fail(g->rt, ORY_ORIGIN_INPUT, -EBADMSG, "%s", why);
 }
 
 /* Decode one member from its first byte to the end of its trailer. */
@@ -119,7 +124,7 @@ static int member(struct gunzip *g)
 			rc = flush_out(g);
 		} else if (g->st.avail_in == 0) {
 			if (g->eof)
-				return ory_fail_at(g->rt, ORY_ORIGIN_INPUT, -EBADMSG, "unexpected end of file");
+				return ory_tls_fail(g->rt, ORY_ORIGIN_INPUT, -EBADMSG, "unexpected end of file");
 			rc = refill(g);
 		} else if (g->st.avail_in == in0 && g->st.avail_out == out0 && ++stuck > 2) {
 			/* Input and room left, yet no progress: never loop on bad data. */
@@ -180,18 +185,14 @@ int ory_gunzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct or
 {
 	if (!rt || in_fd < 0)
 		return -EINVAL;
-	int rc = ory_job_enter(rt);
-	if (rc < 0)
-		return rc;
-
+	ory_tls_set_error(rt, ORY_ORIGIN_NONE, "");
+	int rc;
 	struct gunzip *g = calloc(1, sizeof(*g));
-	if (!g) {
-		ory_job_leave(rt);
+	if (!g)
 		return -ENOMEM;
-	}
 	g->rt = rt;
 	g->in_fd = in_fd;
-	g->sink.fd = out_fd;
+	g->out_fd = out_fd;
 	g->test_only = out_fd < 0;
 	if (opts && opts->struct_size >= offsetof(struct ory_gunzip_opts, progress_arg) +
 						 sizeof(opts->progress_arg)) {
@@ -201,7 +202,7 @@ int ory_gunzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct or
 	g->in = malloc(HEADROOM + IN_SIZE);
 	g->out = malloc(OUT_SIZE);
 	if (!g->in || !g->out) {
-		rc = ory_fail(rt, -ENOMEM, "out of memory");
+		rc = ory_tls_fail(rt, ORY_ORIGIN_NONE, -ENOMEM, "out of memory");
 		goto out;
 	}
 	isal_inflate_init(&g->st);
@@ -212,7 +213,7 @@ int ory_gunzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct or
 
 	rc = refill(g);
 	if (rc == 0 && g->st.avail_in == 0 && g->eof)
-		rc = ory_fail_at(rt, ORY_ORIGIN_INPUT, -EBADMSG, "unexpected end of file");
+		rc = ory_tls_fail(rt, ORY_ORIGIN_INPUT, -EBADMSG, "unexpected end of file");
 	while (rc == 0) {
 		rc = member(g);
 		if (rc == 0)
@@ -230,6 +231,5 @@ out:
 	free(g->in);
 	free(g->out);
 	free(g);
-	ory_job_leave(rt);
 	return rc;
 }

@@ -3,6 +3,8 @@
  * trailer (RFC 1951 §3.2.4, RFC 1952 §2.3). */
 #include <string.h>
 
+#include <zlib.h>
+
 #include "gzip_internal.h"
 
 static void put_le32(uint8_t *p, uint32_t v)
@@ -56,4 +58,34 @@ size_t gzip_trailer(uint8_t *buf, uint32_t crc, uint64_t total)
 	put_le32(buf + 2, crc);
 	put_le32(buf + 6, (uint32_t)total); /* ISIZE is the length mod 2^32 */
 	return GZIP_FINAL_BLOCK_LEN + 8;
+}
+
+size_t zlib_header(uint8_t *buf, int level, const void *dict, size_t dict_len)
+{
+	unsigned cmf = 0x78; /* deflate, 32 KiB window */
+	unsigned flevel = level == 1 ? 0 : level <= 5 ? 1 : level == 6 ? 2 : 3;
+	unsigned flg = flevel << 6 | (dict_len ? 0x20 : 0);
+	unsigned rem = (cmf * 256 + flg) % 31;
+	flg += rem ? 31 - rem : 0; /* FCHECK: the header is a multiple of 31 */
+	buf[0] = (uint8_t)cmf;
+	buf[1] = (uint8_t)flg;
+	if (!dict_len)
+		return 2;
+	uint32_t id = (uint32_t)adler32(1, dict, (uInt)dict_len);
+	buf[2] = (uint8_t)(id >> 24);
+	buf[3] = (uint8_t)(id >> 16);
+	buf[4] = (uint8_t)(id >> 8);
+	buf[5] = (uint8_t)id;
+	return 6;
+}
+
+size_t zlib_trailer(uint8_t *buf, uint32_t adler)
+{
+	buf[0] = 0x03;
+	buf[1] = 0x00;
+	buf[2] = (uint8_t)(adler >> 24);
+	buf[3] = (uint8_t)(adler >> 16);
+	buf[4] = (uint8_t)(adler >> 8);
+	buf[5] = (uint8_t)adler;
+	return GZIP_FINAL_BLOCK_LEN + 4;
 }

@@ -19,9 +19,8 @@ struct verifier {
 	size_t cap;
 };
 
-static int v_open(const void *params, void **state)
+static int v_open(void **state)
 {
-	(void)params;
 	struct verifier *v = calloc(1, sizeof(*v));
 	if (!v)
 		return -ENOMEM;
@@ -53,7 +52,7 @@ static int v_run(void *state, struct ory_chunk *c)
 	struct inflate_state *st = &v->st;
 	isal_inflate_init(st);
 	if (c->dict_len &&
-	    isal_inflate_set_dict(st, (uint8_t *)c->in - c->dict_len, (uint32_t)c->dict_len))
+	    isal_inflate_set_dict(st, (uint8_t *)c->dict, (uint32_t)c->dict_len))
 		return -EBADMSG;
 	st->next_in = c->out;
 	st->avail_in = (uint32_t)c->out_len;

@@ -6,11 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../runtime/internal.h"
+#include "../../runtime/rt.h"
 
+/* The kernel state of each app it attached, found by the chunk's app. */
 struct cpu_dev {
-	const struct ory_kernel_ops *k;
-	void *kstate;
+	struct {
+		const struct ory_app *app;
+		void *state;
+	} k[ORY_MAX_APPS];
+	unsigned nk;
 	struct ory_chunk *pending;
 };
 
@@ -57,23 +61,30 @@ static unsigned cpu_max_inflight(void *dev)
 	return 1;
 }
 
-static int cpu_job_begin(void *dev, const struct ory_job_desc *job)
+static int cpu_attach(void *dev, const struct ory_app *app, size_t chunk_size)
 {
 	struct cpu_dev *c = dev;
-	if (!job->app->sw)
+	(void)chunk_size;
+	if (!app->sw)
 		return -ENOTSUP;
-	c->k = job->app->sw;
-	c->kstate = NULL;
-	return c->k->open(job->params, &c->kstate);
+	if (c->nk == ORY_MAX_APPS)
+		return -ENOSPC;
+	int rc = app->sw->open(&c->k[c->nk].state);
+	if (rc == 0)
+		c->k[c->nk++].app = app;
+	return rc;
 }
 
-static void cpu_job_end(void *dev)
+static void cpu_detach(void *dev, const struct ory_app *app)
 {
 	struct cpu_dev *c = dev;
-	if (c->k)
-		c->k->close(c->kstate);
-	c->k = NULL;
-	c->kstate = NULL;
+	for (unsigned i = 0; i < c->nk; i++) {
+		if (c->k[i].app == app) {
+			app->sw->close(c->k[i].state);
+			c->k[i] = c->k[--c->nk];
+			return;
+		}
+	}
 }
 
 static int cpu_submit(void *dev, struct ory_chunk *ch)
@@ -89,7 +100,11 @@ static struct ory_chunk *cpu_reap(void *dev)
 	struct cpu_dev *c = dev;
 	struct ory_chunk *ch = c->pending;
 	c->pending = NULL;
-	ch->status = c->k->run(c->kstate, ch);
+	unsigned i = 0;
+	while (i < c->nk && c->k[i].app != ch->app)
+		i++;
+	/* The runtime sends only apps we attached; the check is for a broken caller, cheaply. */
+	ch->status = i < c->nk ? ch->app->sw->run(c->k[i].state, ch) : -ENOTSUP;
 	return ch;
 }
 
@@ -101,8 +116,8 @@ const struct ory_device_ops ory_cpu_device_ops = {
 	.open = cpu_open,
 	.close = cpu_close,
 	.max_inflight = cpu_max_inflight,
-	.job_begin = cpu_job_begin,
-	.job_end = cpu_job_end,
+	.attach = cpu_attach,
+	.detach = cpu_detach,
 	.submit = cpu_submit,
 	.reap = cpu_reap,
 };

@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../runtime/internal.h"
+#include "../../runtime/rt.h"
 
 #define MAX_INFLIGHT 16
 
@@ -176,18 +176,26 @@ static unsigned fault_max_inflight(void *dev)
 	return n < MAX_INFLIGHT ? n : MAX_INFLIGHT;
 }
 
-static int fault_job_begin(void *dev, const struct ory_job_desc *job)
+static int fault_attach(void *dev, const struct ory_app *app, size_t chunk_size)
+{
+	struct fault_dev *f = dev;
+	return f->inner_ops->attach(f->inner, app, chunk_size);
+}
+
+static void fault_detach(void *dev, const struct ory_app *app)
+{
+	struct fault_dev *f = dev;
+	if (f->inner_ops->detach)
+		f->inner_ops->detach(f->inner, app);
+}
+
+/* Back in service after a quarantine: hung chunks were returned by the abort that ended them. */
+static int fault_recover(void *dev)
 {
 	struct fault_dev *f = dev;
 	f->nrunning = f->nhung = 0;
 	atomic_store(&f->aborted, 0);
-	return f->inner_ops->job_begin(f->inner, job);
-}
-
-static void fault_job_end(void *dev)
-{
-	struct fault_dev *f = dev;
-	f->inner_ops->job_end(f->inner);
+	return f->inner_ops->recover ? f->inner_ops->recover(f->inner) : 0;
 }
 
 static uint64_t mix(uint64_t z)
@@ -300,8 +308,9 @@ const struct ory_device_ops ory_fault_device_ops = {
 	.open = fault_open,
 	.close = fault_close,
 	.max_inflight = fault_max_inflight,
-	.job_begin = fault_job_begin,
-	.job_end = fault_job_end,
+	.attach = fault_attach,
+	.detach = fault_detach,
+	.recover = fault_recover,
 	.submit = fault_submit,
 	.reap = fault_reap,
 	.abort = fault_abort,

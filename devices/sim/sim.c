@@ -32,7 +32,7 @@
 #include <ini.h>
 #include <isa-l/crc.h>
 
-#include "../../runtime/internal.h"
+#include "../../runtime/rt.h"
 #include "../../apps/gzip/gzip_internal.h"
 
 #define SIM_MAX_SLOTS  16
@@ -247,20 +247,21 @@ static unsigned sim_max_inflight(void *dev)
 	return ((struct sim_dev *)dev)->cfg.slots;
 }
 
-static int sim_job_begin(void *dev, const struct ory_job_desc *job)
+static int sim_attach(void *dev, const struct ory_app *app, size_t chunk_size)
+{
+	(void)dev;
+	(void)chunk_size;
+	return app == &ory_gzip_app ? 0 : -ENOTSUP; /* the card's design is the gzip kernel */
+}
+
+/* After an abort (a hang, or the end): the card starts idle again. */
+static int sim_recover(void *dev)
 {
 	struct sim_dev *s = dev;
-	if (job->app != &ory_gzip_app)
-		return -ENOTSUP; /* the card's design is the gzip kernel */
 	s->dma_in_free = s->kernel_free = s->dma_out_free = 0;
 	s->n = 0;
 	atomic_store_explicit(&s->aborted, 0, memory_order_relaxed);
 	return 0;
-}
-
-static void sim_job_end(void *dev)
-{
-	(void)dev;
 }
 
 static uint64_t now_ns(void)
@@ -365,8 +366,8 @@ const struct ory_device_ops ory_sim_device_ops = {
 	.open = sim_open,
 	.close = sim_close,
 	.max_inflight = sim_max_inflight,
-	.job_begin = sim_job_begin,
-	.job_end = sim_job_end,
+	.attach = sim_attach,
+	.recover = sim_recover,
 	.submit = sim_submit,
 	.reap = sim_reap,
 	.abort = sim_abort,

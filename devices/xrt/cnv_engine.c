@@ -11,7 +11,7 @@
  * check each is below `classes`. The DMA kernels' names are not fixed (they are FINN's
  * partition names), so both CUs are found by instance in the xclbin.
  *
- * On noop, after the runs, the app's own software kernel (job->app->sw: the CPU classifier)
+ * On noop, after the runs, the app's own software kernel (the chunk's app->sw: the CPU classifier)
  * classifies the images in the mapped input BO into the mapped output BO, so the card's host
  * path runs end to end with real classes.
  */
@@ -29,6 +29,7 @@ struct cnv_slot {
 	xrtRunHandle in_run, out_run;
 	struct ory_chunk *c;
 	unsigned n;
+	struct cnv_params hwc; /* the chunk's images as the card takes them (noop's model) */
 };
 
 struct cnv_engine {
@@ -38,11 +39,13 @@ struct cnv_engine {
 	unsigned nslots, head, busy;
 	bool broken; /* a run timed out: its buffers may still be in use */
 	struct cnv_slot slot[XRT_MAX_SLOTS];
-	/* How the job's input holds its images, and the same images as the card takes them. */
-	struct cnv_params rec, hwc;
-	/* noop: the software classifier standing in for the dataflow */
-	const struct ory_kernel_ops *sw;
-	void *sw_state;
+	/* noop: the software classifier standing in for the dataflow, per app attached (the CNV
+	 * app, and a test's stand-in of the same name) */
+	struct {
+		const struct ory_app *app;
+		void *state;
+	} sw[2];
+	unsigned nsw;
 	uint64_t rng;
 };
 
@@ -175,73 +178,71 @@ static unsigned cnv_max_inflight(struct xrt_dev *d)
 	return ((struct cnv_engine *)d->priv)->nslots;
 }
 
-static int cnv_job_begin(struct xrt_dev *d, const struct ory_job_desc *job)
+static int cnv_attach(struct xrt_dev *d, const struct ory_app *app, size_t chunk_size)
 {
 	struct cnv_engine *g = d->priv;
-	const struct xrt_cnv_cfg *c = &d->cfg.cnv;
-	/* The CNV app says how its records hold images (CIFAR-10: label + planes); any other app
-	 * named "cnv" (a test's stand-in) hands over the card's own NHWC images. */
-	bool app = job->app == &ory_cnv_app;
-	g->rec = app ? *(const struct cnv_params *)job->params
-		     : (struct cnv_params){ .stride = c->image_bytes, .layout = CNV_HWC };
-	g->hwc = g->rec;
-	g->hwc.stride = CNV_IMAGE_BYTES;
-	g->hwc.offset = 0;
-	g->hwc.layout = CNV_HWC;
-	g->hwc.scores = false; /* the card gives classes only */
-	if ((app && c->image_bytes != CNV_IMAGE_BYTES) || job->chunk_size % g->rec.stride ||
-	    job->chunk_size / g->rec.stride > c->max_images) {
-		xrt_log(d->t, ORY_LOG_INFO,
-			"%s: chunks of %zu bytes are not a whole number of "
-			"%zu-byte records, or more than %u ([cnv] max_images)",
-			d->desc->name, job->chunk_size, g->rec.stride, c->max_images);
+	(void)chunk_size; /* batches larger than max_images go elsewhere, chunk by chunk */
+	if (app == &ory_cnv_app && d->cfg.cnv.image_bytes != CNV_IMAGE_BYTES) {
+		xrt_log(d->t, ORY_LOG_INFO, "%s: [cnv] image_bytes %u is not CNV-W1A1's %u",
+			d->desc->name, d->cfg.cnv.image_bytes, CNV_IMAGE_BYTES);
 		return -ENOTSUP;
 	}
 	if (g->broken)
 		return -EIO;
 	g->head = g->busy = 0;
-	g->sw = NULL;
 	if (d->noop && d->cfg.model != XRT_MODEL_NONE && d->cfg.model != XRT_MODEL_GARBAGE) {
-		if (!job->app->sw) {
+		if (!app->sw || g->nsw == ORY_ARRAY_SIZE(g->sw)) {
 			xrt_log(d->t, ORY_LOG_INFO,
 				"%s: no software kernel to stand in for the card", d->desc->name);
 			return -ENOTSUP;
 		}
-		int rc = job->app->sw->open(app ? (const void *)&g->hwc : job->params, &g->sw_state);
+		int rc = app->sw->open(&g->sw[g->nsw].state);
 		if (rc < 0)
 			return rc;
-		g->sw = job->app->sw;
+		g->sw[g->nsw++].app = app;
 	}
 	return 0;
 }
 
-static void cnv_job_end(struct xrt_dev *d)
+static void cnv_detach(struct xrt_dev *d)
 {
 	struct cnv_engine *g = d->priv;
-	if (g->sw)
-		g->sw->close(g->sw_state);
-	g->sw = NULL;
-	g->sw_state = NULL;
+	while (g->nsw) {
+		g->nsw--;
+		g->sw[g->nsw].app->sw->close(g->sw[g->nsw].state);
+	}
 }
 
 static int cnv_submit(struct xrt_dev *d, struct ory_chunk *c)
 {
 	struct cnv_engine *g = d->priv;
-	size_t rs = g->rec.stride, ib = d->cfg.cnv.image_bytes;
+	size_t ib = d->cfg.cnv.image_bytes;
+	/* The CNV app says how its records hold images (CIFAR-10: label + planes); any other app
+	 * named "cnv" (a test's stand-in) hands over the card's own NHWC images. */
+	struct cnv_params rec = c->app == &ory_cnv_app
+					? *(const struct cnv_params *)c->params
+					: (struct cnv_params){ .stride = ib, .layout = CNV_HWC };
+	size_t rs = rec.stride;
 	if (g->broken)
 		return -EIO;
 	if (g->busy == g->nslots || !c->in_len || c->in_len % rs ||
 	    c->in_len / rs > d->cfg.cnv.max_images) {
-		xrt_log(d->t, ORY_LOG_INFO, "%s: chunk %llu of %zu bytes is not whole records",
-			d->desc->name, (unsigned long long)c->seq, c->in_len);
-		return -EINVAL;
+		xrt_log(d->t, ORY_LOG_INFO, "%s: chunk %llu of %zu bytes is not whole records, or "
+			"more than %u ([cnv] max_images)", d->desc->name,
+			(unsigned long long)c->seq, c->in_len, d->cfg.cnv.max_images);
+		return -ENOTSUP;
 	}
 	struct cnv_slot *s = &g->slot[(g->head + g->busy) % g->nslots];
 	unsigned n = (unsigned)(c->in_len / rs);
-	if (rs == ib && g->rec.layout == CNV_HWC)
+	s->hwc = rec;
+	s->hwc.stride = CNV_IMAGE_BYTES;
+	s->hwc.offset = 0;
+	s->hwc.layout = CNV_HWC;
+	s->hwc.scores = false; /* the card gives classes only */
+	if (rs == ib && rec.layout == CNV_HWC)
 		memcpy(s->map[CNV_IN], c->in, c->in_len);
 	else /* the copy into the buffer is also the repacking into the card's NHWC */
-		cnv_pack_hwc(s->map[CNV_IN], c->in, n, &g->rec);
+		cnv_pack_hwc(s->map[CNV_IN], c->in, n, &rec);
 	/* 0xff is no class: an output the dataflow did not write shows. */
 	memset(s->map[CNV_OUT], 0xff, n);
 	if (xrtBOSync(s->bo[CNV_IN], XCL_BO_SYNC_BO_TO_DEVICE, (size_t)n * ib, 0) ||
@@ -286,16 +287,21 @@ static void model(struct xrt_dev *d, struct cnv_engine *g, struct cnv_slot *s)
 		}
 		return;
 	}
-	if (!g->sw)
+	unsigned k = 0;
+	while (k < g->nsw && g->sw[k].app != s->c->app)
+		k++;
+	if (k == g->nsw)
 		return;
 	struct ory_chunk mc = {
 		.seq = s->c->seq,
+		.app = s->c->app,
+		.params = s->c->app == &ory_cnv_app ? (const void *)&s->hwc : s->c->params,
 		.in = s->map[CNV_IN],
 		.in_len = (size_t)s->n * d->cfg.cnv.image_bytes,
 		.out = out,
 		.out_cap = g->len[CNV_OUT],
 	};
-	if (g->sw->run(g->sw_state, &mc) < 0 || mc.out_len != s->n)
+	if (g->sw[k].app->sw->run(g->sw[k].state, &mc) < 0 || mc.out_len != s->n)
 		memset(out, 0xff, s->n);
 	else if (kind == XRT_MODEL_CORRUPT) /* plausible and wrong: no device check sees it */
 		for (unsigned i = 0; i < s->n; i++)
@@ -357,8 +363,8 @@ const struct xrt_app xrt_cnv_app = {
 	.open = cnv_open,
 	.close = cnv_close,
 	.max_inflight = cnv_max_inflight,
-	.job_begin = cnv_job_begin,
-	.job_end = cnv_job_end,
+	.attach = cnv_attach,
+	.detach = cnv_detach,
 	.submit = cnv_submit,
 	.reap = cnv_reap,
 };

@@ -63,7 +63,7 @@ struct gz_engine {
 	unsigned timeout_ms;
 	struct gz_model *model; /* noop only */
 	struct gz_verifier *ver;
-	uint64_t stored; /* chunks of this job with blocks the card could not shrink */
+	uint64_t stored; /* chunks with blocks the card could not shrink */
 };
 
 static unsigned gz_units(const struct xrt_cfg *cfg)
@@ -267,14 +267,15 @@ static unsigned gz_max_inflight(struct xrt_dev *d)
 	return ((struct gz_engine *)d->priv)->nslots;
 }
 
-static int gz_job_begin(struct xrt_dev *d, const struct ory_job_desc *job)
+static int gz_attach(struct xrt_dev *d, const struct ory_app *app, size_t chunk_size)
 {
 	struct gz_engine *g = d->priv;
 	size_t cap = g->max_blocks * g->stride;
-	if (job->chunk_size > cap) {
+	(void)app;
+	if (chunk_size > cap) {
 		xrt_log(d->t, ORY_LOG_INFO,
 			"%s: chunks of %zu KiB exceed its %zu KiB buffers ([gzip] max_chunk)",
-			d->desc->name, job->chunk_size >> 10, cap >> 10);
+			d->desc->name, chunk_size >> 10, cap >> 10);
 		return -ENOTSUP;
 	}
 	if (g->broken)
@@ -286,7 +287,7 @@ static int gz_job_begin(struct xrt_dev *d, const struct ory_job_desc *job)
 	return 0;
 }
 
-static void gz_job_end(struct xrt_dev *d)
+static void gz_detach(struct xrt_dev *d)
 {
 	struct gz_engine *g = d->priv;
 	if (g->stored)
@@ -411,7 +412,10 @@ static int finish_chunk(struct xrt_dev *d, struct gz_engine *g, struct gz_slot *
 			d->desc->name, (unsigned long long)c->seq, why);
 		return rc;
 	}
-	g->stored += rc > 0;
+	if (rc > 0 && g->stored++ == 0) /* once; the count comes at detach */
+		xrt_log(d->t, ORY_LOG_INFO,
+			"%s: chunk %llu had blocks the card could not compress; those were stored",
+			d->desc->name, (unsigned long long)c->seq);
 	return 0;
 }
 
@@ -435,8 +439,8 @@ const struct xrt_app xrt_gzip_app = {
 	.open = gz_open,
 	.close = gz_close,
 	.max_inflight = gz_max_inflight,
-	.job_begin = gz_job_begin,
-	.job_end = gz_job_end,
+	.attach = gz_attach,
+	.detach = gz_detach,
 	.submit = gz_submit,
 	.reap = gz_reap,
 };

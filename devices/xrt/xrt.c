@@ -164,21 +164,22 @@ static unsigned xrt_max_inflight(void *dev)
 	return d->app->max_inflight(d);
 }
 
-static int xrt_job_begin(void *dev, const struct ory_job_desc *job)
+static int xrt_attach(void *dev, const struct ory_app *app, size_t chunk_size)
 {
 	struct xrt_dev *d = dev;
-	if (strcmp(job->app->name, d->app->name)) {
-		xrt_log(d->t, ORY_LOG_INFO, "%s: its card runs %s, not %s", d->desc->name,
-			d->app->name, job->app->name);
+	if (strcmp(app->name, d->app->name)) {
+		xrt_log(d->t, ORY_LOG_DEBUG, "%s: its card runs %s, not %s", d->desc->name,
+			d->app->name, app->name);
 		return -ENOTSUP;
 	}
-	return d->app->job_begin(d, job);
+	return d->app->attach(d, app, chunk_size);
 }
 
-static void xrt_job_end(void *dev)
+static void xrt_detach(void *dev, const struct ory_app *app)
 {
 	struct xrt_dev *d = dev;
-	d->app->job_end(d);
+	(void)app;
+	d->app->detach(d);
 }
 
 static int xrt_submit(void *dev, struct ory_chunk *c)
@@ -200,8 +201,8 @@ const struct ory_device_ops ory_xrt_device_ops = {
 	.open = xrt_open,
 	.close = xrt_close,
 	.max_inflight = xrt_max_inflight,
-	.job_begin = xrt_job_begin,
-	.job_end = xrt_job_end,
+	.attach = xrt_attach,
+	.detach = xrt_detach,
 	.submit = xrt_submit,
 	.reap = xrt_reap,
 };

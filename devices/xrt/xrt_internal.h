@@ -13,7 +13,7 @@
 #include <xrt/xrt_device.h>
 #include <xrt/xrt_kernel.h>
 
-#include "../../runtime/internal.h"
+#include "../../runtime/rt.h"
 
 #define XRT_MAX_CARDS	16
 #define XRT_MAX_ENGINES 8 /* compute-unit pairs per card we address; the U50 design has 2 */
@@ -163,7 +163,7 @@ struct xrt_dev {
 };
 
 /* An application as the card runs it. Every XRT object is created in open and destroyed in
- * close (on the runtime's creating thread); the job ops only sync, run and wait. */
+ * close (on the runtime's creating thread); the other ops only sync, run and wait. */
 struct xrt_app {
 	const char *name;
 	unsigned (*units)(const struct xrt_cfg *cfg);
@@ -174,8 +174,8 @@ struct xrt_app {
 	int (*open)(struct xrt_dev *d, const struct xrt_xclbin *xb);
 	void (*close)(struct xrt_dev *d);
 	unsigned (*max_inflight)(struct xrt_dev *d);
-	int (*job_begin)(struct xrt_dev *d, const struct ory_job_desc *job);
-	void (*job_end)(struct xrt_dev *d);
+	int (*attach)(struct xrt_dev *d, const struct ory_app *app, size_t chunk_size);
+	void (*detach)(struct xrt_dev *d);
 	int (*submit)(struct xrt_dev *d, struct ory_chunk *c);
 	struct ory_chunk *(*reap)(struct xrt_dev *d);
 };

@@ -4,9 +4,10 @@
  * runtime gives it. Embedders use octoray.h only; this header may change between minor versions.
  *
  * A device kind is a static ops table. The runtime probes every kind named by the device spec,
- * opens each device once per runtime, and gives each device one worker thread per job, pinned
- * to the device's NUMA node (or core). All ops except probe/open/close run on that worker
- * thread, so a backend needs no locking of its own state.
+ * opens each device once per runtime and gives it one worker thread for the runtime's life,
+ * pinned to the device's NUMA node (or core). All ops except probe/open/close/abort run on that
+ * worker thread, so a backend needs no locking of its own state. Chunks of many requests, and
+ * of several apps, reach the same device: each chunk says which app and parameters it needs.
  */
 #ifndef OCTORAY_DEVICE_H
 #define OCTORAY_DEVICE_H
@@ -22,45 +23,58 @@ extern "C" {
 /* Longest dictionary (preceding input) a chunk carries: deflate's window. */
 #define ORY_DICT_MAX 32768u
 
-/* One unit of work. The runtime owns the memory; a device may read `in` (and the dict_len bytes
- * before it) and write out[0..out_cap) between submit and the reap that returns the chunk. */
+struct ory_app;
+
+/* One unit of work. The runtime owns the memory; a device may read `in` and `dict`, and write
+ * out[0..out_cap), between submit and the reap that returns the chunk. */
 struct ory_chunk {
-	uint64_t seq;          /* position in the input, from 0 */
+	uint64_t seq;          /* position in its request's input, from 0 */
+	const struct ory_app *app;
+	const void *params;    /* the request's parameters for the app (e.g. struct gzip_params) */
 	const uint8_t *in;     /* input bytes */
-	size_t in_len;         /* 1 .. chunk size */
-	size_t dict_len;       /* bytes before `in` that hold the preceding input (0 = none) */
+	size_t in_len;         /* 1 .. chunk size (an app may send one larger chunk of memory) */
+	const uint8_t *dict;   /* dict_len bytes of the input before `in` (or a preset dictionary) */
+	size_t dict_len;       /* 0 = none */
 	uint8_t *out;          /* output buffer */
 	size_t out_cap;
 	/* Set by the device before reap returns the chunk: */
 	size_t out_len;
 	uint32_t check;        /* the app's check value of the input (gzip: CRC-32) */
+	uint32_t check2;       /* a second one if the app needs it (set by its `post` hook) */
 	int status;            /* 0, or a negative errno: this device failed the chunk */
 };
 
-/* A software kernel: how a CPU-class device runs one app. state is per worker thread. */
+/* A software kernel: how a CPU-class device runs one app. state is per thread and serves any
+ * parameters (each chunk carries its own). */
 struct ory_kernel_ops {
-	/* Allocate per-thread state for the job parameters. Returns 0 or a negative errno. */
-	int (*open)(const void *params, void **state);
-	/* Turn c->in into c->out, set out_len and check. Returns 0 or a negative errno. */
+	/* Allocate per-thread state. Returns 0 or a negative errno. */
+	int (*open)(void **state);
+	/* Turn c->in into c->out by c->params, set out_len and check. Returns 0 or a negative
+	 * errno. */
 	int (*run)(void *state, struct ory_chunk *c);
 	void (*close)(void *state);
 };
 
 /* An application as devices see it. */
 struct ory_app {
-	const char *name;                 /* "gzip", "cnv" */
-	const struct ory_kernel_ops *sw;  /* software kernel (cpu device) */
+	const char *name;                 /* "gzip", "cnv", ... */
+	const struct ory_kernel_ops *sw;  /* software kernel (cpu device); NULL: none */
 	/* Output check run on the worker thread after a device returns a chunk (--verify): run
 	 * returns 0 when c->out really is the app's transform of c->in and c->check is right,
 	 * else -EBADMSG. NULL: the app cannot verify. */
 	const struct ory_kernel_ops *verify;
-};
-
-/* One job as a device sees it. Valid from job_begin to job_end. */
-struct ory_job_desc {
-	const struct ory_app *app;
-	const void *params;               /* the app's parameters (e.g. struct gzip_params) */
-	size_t chunk_size;
+	/* Optional, on the worker thread after a chunk succeeded (and was verified), whatever
+	 * device ran it: host work the app needs for every chunk (gzip's zlib framing takes the
+	 * Adler-32 here, which no card computes). Returns 0 or a negative errno. */
+	int (*post)(struct ory_chunk *c);
+	/* Optional: whether a status the software kernel returned is final, the fault of the
+	 * request rather than the device (corrupt input, output too small), and why, in one line;
+	 * NULL if not. *origin gets the side at fault (an enum ory_error_origin of octoray.h).
+	 * Such a chunk is not retried: its request fails at once with the message. */
+	const char *(*final_error)(const struct ory_chunk *c, int *origin);
+	/* Output bytes a chunk of chunk_size input bytes may need at most (the pool's output
+	 * buffers hold the largest of every app's). */
+	size_t (*out_bound)(size_t chunk_size);
 };
 
 /* What probe tells the runtime about one device it found. */
@@ -113,19 +127,29 @@ struct ory_device_ops {
 	void (*close)(void *dev);
 	/* Chunks a device runs at once (1 for a CPU worker, 2 for a double-buffered card). */
 	unsigned (*max_inflight)(void *dev);
-	/* Prepare for a job; -ENOTSUP when the device cannot run job->app (it sits this job out). */
-	int (*job_begin)(void *dev, const struct ory_job_desc *job);
-	void (*job_end)(void *dev);
+	/* Prepare to run chunks of `app` of up to chunk_size bytes for the runtime's life. Called
+	 * once per app the runtime knows, on the worker thread, before any chunk. -ENOTSUP: the
+	 * device cannot run this app and never gets its chunks; any other error is logged and has
+	 * the same effect. */
+	int (*attach)(void *dev, const struct ory_app *app, size_t chunk_size);
+	/* Undo attach (runtime destroy). Optional. */
+	void (*detach)(void *dev, const struct ory_app *app);
+	/* Optional. Called on the worker thread before a device that was quarantined (or aborted)
+	 * gets chunks again: clear what abort or the failures left behind. Returns 0, or an error
+	 * that keeps it out of service. */
+	int (*recover)(void *dev);
 	/* Start a chunk. Returns 0 (the chunk comes back from reap) or a negative errno (the chunk
-	 * failed and is not reaped). */
+	 * failed and is not reaped; -ENOTSUP: this device cannot run this chunk, which then runs
+	 * elsewhere without counting as a failure). */
 	int (*submit)(void *dev, struct ory_chunk *c);
 	/* Wait for one submitted chunk (any of them: completion order is free) to finish and
 	 * return it with status set. Only called with at least one chunk submitted. */
 	struct ory_chunk *(*reap)(void *dev);
 	/* Optional. Called from another thread when the runtime has given up on the device's
-	 * chunks in flight (its watchdog saw a hang): make a blocked reap return soon, those
-	 * chunks failed with -ECANCELED. Without it, a device that never returns blocks the end
-	 * of the job. Must be safe to call at any time, also twice. */
+	 * chunks in flight (its watchdog saw a hang, or the runtime is being destroyed): make a
+	 * blocked reap return soon, those chunks failed with -ECANCELED, until recover. Without
+	 * it, a request whose chunk a device never returns cannot complete. Must be safe to call
+	 * at any time, also twice. */
 	void (*abort)(void *dev);
 	/* Optional. Modelled time for a chunk of `bytes` (ns), which sizes the watchdog before
 	 * the device has any history. */

@@ -17,9 +17,8 @@
 
 /* ---- the "frame" app: each chunk becomes [dict_len u64][in_len u64][dict][in] ------------- */
 
-static int frame_open(const void *p, void **st)
+static int frame_open(void **st)
 {
-	(void)p;
 	*st = NULL;
 	return 0;
 }
@@ -31,7 +30,7 @@ static int frame_run(void *st, struct ory_chunk *c)
 	if (16 + c->dict_len + c->in_len > c->out_cap)
 		return -EOVERFLOW;
 	memcpy(c->out, h, 16);
-	memcpy(c->out + 16, c->in - c->dict_len, c->dict_len);
+	memcpy(c->out + 16, c->dict, c->dict_len);
 	memcpy(c->out + 16 + c->dict_len, c->in, c->in_len);
 	c->out_len = 16 + c->dict_len + c->in_len;
 	c->check = (uint32_t)crc32(0, c->in, (uInt)c->in_len);
@@ -43,8 +42,14 @@ static void frame_close(void *st)
 	(void)st;
 }
 
+static size_t frame_bound(size_t chunk)
+{
+	return 16 + ORY_DICT_MAX + chunk;
+}
+
 static const struct ory_kernel_ops frame_ops = { frame_open, frame_run, frame_close };
-static const struct ory_app frame_app = { "frame", &frame_ops, NULL };
+static const struct ory_app frame_app = { .name = "frame", .sw = &frame_ops,
+					  .out_bound = frame_bound };
 
 /* ---- test devices --------------------------------------------------------------------------
  * "jitter": two chunks in flight, each finished after a random delay, the later one first.
@@ -89,16 +94,21 @@ static int open_broken(const struct ory_device_desc *d, void **dev) { return t_o
 static void t_close(void *dev) { free(dev); }
 static unsigned t_inflight(void *dev) { return ((struct tdev *)dev)->mode == 0 ? 2 : 1; }
 
-static int t_begin(void *dev, const struct ory_job_desc *job)
+/* Test devices run the frame app only. */
+static int t_attach(void *dev, const struct ory_app *app, size_t chunk_size)
 {
 	struct tdev *t = dev;
-	t->k = job->app->sw;
-	return t->k->open(job->params, &t->ks);
+	(void)chunk_size;
+	if (app != &frame_app)
+		return -ENOTSUP;
+	t->k = app->sw;
+	return t->k->open(&t->ks);
 }
 
-static void t_end(void *dev)
+static void t_detach(void *dev, const struct ory_app *app)
 {
 	struct tdev *t = dev;
+	(void)app;
 	t->k->close(t->ks);
 }
 
@@ -129,15 +139,25 @@ static struct ory_chunk *t_reap(void *dev)
 #define TDEV(name, opener)                                                                    \
 	static const struct ory_device_ops name##_ops = {                                     \
 		.kind = #name, .priority = -1, .probe = t_probe, .open = opener,              \
-		.close = t_close, .max_inflight = t_inflight, .job_begin = t_begin,           \
-		.job_end = t_end, .submit = t_submit, .reap = t_reap,                         \
+		.close = t_close, .max_inflight = t_inflight, .attach = t_attach,             \
+		.detach = t_detach, .submit = t_submit, .reap = t_reap,                       \
 	}
 TDEV(jitter, open_jitter);
 TDEV(flaky, open_flaky);
 TDEV(broken, open_broken);
 
+/* A job of a test's own spec through the runtime, as the synchronous calls run theirs. */
+static int engine_run(struct ory_runtime *rt, const struct ory_job_spec *spec,
+		      const struct ory_source *src, struct ory_sink *sink, struct ory_job_stats *st)
+{
+	struct ory_request req;
+	ory_request_init(&req, ORY_OP_DEFLATE);
+	return ory_run_spec(rt, &req, spec, src, sink, NULL, NULL, st);
+}
+
 static struct ory_runtime *make_rt(const char *devices)
 {
+	ory_register_app(&frame_app);
 	ory_register_device_kind(&jitter_ops);
 	ory_register_device_kind(&flaky_ops);
 	ory_register_device_kind(&broken_ops);
@@ -210,7 +230,7 @@ static void run_mem(const char *devices, size_t len, size_t dict)
 	struct ory_sink sink = { .fd = -1, .mem = out, .mem_cap = cap };
 	struct ory_job_spec spec = frame_spec(dict);
 	struct ory_job_stats st = { .struct_size = sizeof(st) };
-	int rc = ory_engine_run(rt, &spec, &src, &sink, &st);
+	int rc = engine_run(rt, &spec, &src, &sink, &st);
 	cr_assert_eq(rc, 0, "%s", ory_runtime_errmsg(rt));
 	check_frames(out, sink.mem_len, in, len, dict);
 	cr_expect_eq(st.bytes_in, len);
@@ -244,7 +264,7 @@ Test(engine, failed_chunks_are_retried_until_they_succeed)
 	struct ory_sink sink = { .fd = -1, .mem = out, .mem_cap = frames_bound(len) };
 	struct ory_job_spec spec = frame_spec(0);
 	struct ory_job_stats st = { .struct_size = sizeof(st) };
-	cr_assert_eq(ory_engine_run(rt, &spec, &src, &sink, &st), 0, "%s", ory_runtime_errmsg(rt));
+	cr_assert_eq(engine_run(rt, &spec, &src, &sink, &st), 0, "%s", ory_runtime_errmsg(rt));
 	check_frames(out, sink.mem_len, in, len, 0);
 	uint64_t failures = 0;
 	for (unsigned i = 0; i < ory_runtime_device_count(rt); i++) {
@@ -267,7 +287,7 @@ Test(engine, a_device_that_always_fails_fails_the_job_with_a_device_error)
 	struct ory_source src = { .fd = -1, .mem = in, .mem_len = sizeof(in) };
 	struct ory_sink sink = { .fd = -1, .mem = out, .mem_cap = sizeof(out) };
 	struct ory_job_spec spec = frame_spec(0);
-	int rc = ory_engine_run(rt, &spec, &src, &sink, NULL);
+	int rc = engine_run(rt, &spec, &src, &sink, NULL);
 	cr_expect_lt(rc, 0);
 	cr_expect_eq(ory_runtime_error_origin(rt), ORY_ORIGIN_DEVICE);
 	cr_expect(strstr(ory_runtime_errmsg(rt), "broken0"), "message: %s",
@@ -284,7 +304,7 @@ static void run_fd(int in_fd, const uint8_t *in, size_t len, size_t dict, const 
 	struct ory_source src = { .fd = in_fd };
 	struct ory_sink sink = { .fd = out_fd };
 	struct ory_job_spec spec = frame_spec(dict);
-	int rc = ory_engine_run(rt, &spec, &src, &sink, NULL);
+	int rc = engine_run(rt, &spec, &src, &sink, NULL);
 	close(out_fd);
 	cr_assert_eq(rc, 0, "%s", ory_runtime_errmsg(rt));
 	size_t n;
@@ -384,7 +404,7 @@ Test(engine, a_read_error_fails_the_job_on_the_input_side)
 	struct ory_source src = { .fd = fd };
 	struct ory_sink sink = { .fd = -1, .mem = out, .mem_cap = sizeof(out) };
 	struct ory_job_spec spec = frame_spec(0);
-	int rc = ory_engine_run(rt, &spec, &src, &sink, NULL);
+	int rc = engine_run(rt, &spec, &src, &sink, NULL);
 	cr_expect_eq(rc, -EIO);
 	cr_expect_eq(ory_runtime_error_origin(rt), ORY_ORIGIN_INPUT);
 	cr_expect(strstr(ory_runtime_errmsg(rt), "read error"), "%s", ory_runtime_errmsg(rt));
@@ -403,7 +423,7 @@ Test(engine, a_write_error_fails_the_job_on_the_output_side)
 	struct ory_source src = { .fd = -1, .mem = in, .mem_len = len };
 	struct ory_sink sink = { .fd = fd };
 	struct ory_job_spec spec = frame_spec(0);
-	int rc = ory_engine_run(rt, &spec, &src, &sink, NULL);
+	int rc = engine_run(rt, &spec, &src, &sink, NULL);
 	cr_expect_eq(rc, -ENOSPC);
 	cr_expect_eq(ory_runtime_error_origin(rt), ORY_ORIGIN_OUTPUT);
 	close(fd);
@@ -424,7 +444,7 @@ Test(engine, working_memory_does_not_grow_with_the_input)
 		struct ory_sink sink = { .fd = -1, .mem = out, .mem_cap = frames_bound(lens[i]) };
 		struct ory_job_spec spec = frame_spec(0);
 		struct ory_job_stats st = { .struct_size = sizeof(st) };
-		cr_assert_eq(ory_engine_run(rt, &spec, &src, &sink, &st), 0);
+		cr_assert_eq(engine_run(rt, &spec, &src, &sink, &st), 0);
 		pool[i] = st.pool_bytes;
 		free(in);
 		free(out);

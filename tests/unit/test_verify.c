@@ -18,15 +18,15 @@ static uint8_t *area; /* dictionary, then the chunk's input */
 static uint8_t *out;
 static void *sw, *ver;
 static struct ory_chunk c;
+static const struct gzip_params params = { .level = 1, .primed = true };
 
 static void setup(void)
 {
 	area = tu_text(DICT + LEN, 11);
 	out = malloc(gzip_chunk_bound(LEN));
 	cr_assert(area && out);
-	struct gzip_params p = { .level = 1, .primed = true };
-	cr_assert_eq(ory_gzip_app.sw->open(&p, &sw), 0);
-	cr_assert_eq(ory_gzip_app.verify->open(&p, &ver), 0);
+	cr_assert_eq(ory_gzip_app.sw->open(&sw), 0);
+	cr_assert_eq(ory_gzip_app.verify->open(&ver), 0);
 }
 
 static void teardown(void)
@@ -40,7 +40,8 @@ static void teardown(void)
 /* An honest chunk: compressed by the software kernel, or stored blocks as a card may send. */
 static void honest(bool stored, size_t dict_len)
 {
-	c = (struct ory_chunk){ .in = area + DICT, .in_len = LEN, .dict_len = dict_len,
+	c = (struct ory_chunk){ .params = &params, .in = area + DICT, .in_len = LEN,
+				.dict = area + DICT - dict_len, .dict_len = dict_len,
 				.out = out, .out_cap = gzip_chunk_bound(LEN) };
 	if (stored) {
 		c.out_len = gzip_store(c.in, c.in_len, c.out);

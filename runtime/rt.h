@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+/* rt.h - the resident runtime as its files share it: the runtime object, requests as the
+ * service thread tracks them, completion queues and the per-request reader. */
+#ifndef ORY_RT_H
+#define ORY_RT_H
+
+#include "aio.h"
+#include "pool.h"
+
+/* The input side of one request (reader.c). */
+struct ory_reader {
+	int fd;                     /* -1: memory, iovec or a mapped file */
+	bool seekable;              /* regular file: reads at offsets, several in flight */
+	bool mapped;                /* a regular file mapped and read in place */
+	bool whole;                 /* one chunk of memory, whatever its size */
+	unsigned depth;             /* reads in flight at most */
+	unsigned inflight;
+	const uint8_t *mem;         /* memory source or mapping */
+	size_t mem_len;
+	void *map;                  /* the mapping to undo, and its length */
+	size_t map_len;
+	const struct iovec *iov;    /* iovec source: next piece and offset in it */
+	unsigned iovcnt, iov_i;
+	size_t iov_off;
+	uint64_t base_off;          /* file offset of the first input byte */
+	uint64_t limit;             /* input bytes at most (UINT64_MAX: to the end) */
+	size_t chunk_size;
+	uint64_t next_seq;          /* next chunk to start reading */
+	uint64_t eof_seq;           /* number of chunks in the input; UINT64_MAX until known */
+	uint64_t next_out;          /* next chunk to hand out */
+	uint64_t data_end;          /* 1 + highest chunk that held data */
+	/* Dictionary priming for chunks not read in place: the last dict_size bytes of the input
+	 * handed out so far, copied because the previous chunk's buffer may already be reused. */
+	size_t dict_size;
+	uint8_t *tail;              /* ORY_DICT_MAX bytes, the record's, kept across requests */
+	size_t tail_len;
+};
+
+/* A request in flight: one record per request, preallocated (max_requests of them). */
+struct req {
+	struct ory_runtime *rt;
+	struct ory_request *pub;
+	_Atomic(struct ory_request *) owner; /* pub, for ory_cancel's check from any thread */
+	struct ory_queue *q;
+	struct app_queues *aq;
+	struct ory_job_spec spec;
+	struct ory_source src;
+	struct ory_sink sink;
+	/* 2 * generation + cancelled: ory_cancel can only hit the request it was asked for. */
+	_Atomic uint64_t ticket;
+	/* Failed or cancelled: workers skip its chunks. Set by the service thread. */
+	_Atomic bool abandoned;
+	/* ---- service thread ---- */
+	struct req *next_feed;      /* the list of requests waiting for buffers */
+	bool feeding;
+	struct req *prev_active, *next_active; /* every request the service thread holds */
+	bool in_service;
+	struct ory_reader reader;
+	struct ory_chunk_slot **cells; /* its chunks by seq % pool count, from read to release */
+	unsigned held;              /* pool buffers it holds, a hung device's included */
+	uint64_t next_commit;       /* next chunk to commit */
+	uint64_t next_write;        /* next committed chunk to write (fd sink) */
+	bool header_done, trailer_done, writing, write_header;
+	size_t write_off;           /* bytes of the piece being written that are out */
+	int64_t out_pos;            /* where the next write goes in a seekable output, else -1 */
+	uint8_t trailer[64];
+	size_t trailer_len;
+	int error;                  /* first failure (its message is in pub->errmsg) */
+	uint64_t bytes_in, bytes_out, chunks, retries;
+	uint64_t t0;
+	struct req_frame_store frame; /* the app's per-request state (spec.frame points here) */
+};
+
+/* A completion queue (request.c). */
+struct ory_queue {
+	struct ory_runtime *rt;
+	struct ory_ring *done;      /* completed requests, oldest first */
+	int efd;
+	_Atomic unsigned signalled; /* efd written since the consumer last reset it */
+	_Atomic unsigned writers;   /* completions between posting and ringing the eventfd */
+};
+
+struct ory_runtime {
+	struct ory_topo topo;
+	struct ory_runtime_opts opts;
+	char *cpus_copy;               /* opts.cpus, ours */
+	unsigned ndevices;
+	struct ory_device *devices;
+	hwloc_bitmap_t nodeset;        /* NUMA nodes of all devices: where the pool lives */
+	char *spec_copy;               /* parsed device spec; devices' args point into it */
+	unsigned napps;
+	struct app_queues apps[ORY_MAX_APPS];
+	size_t out_stride_need;        /* the largest output any app's chunk needs */
+	/* Workers sleep in groups of the same apps (and reserve or not), so that new work wakes
+	 * a worker that can take it: one eventcount each. */
+	unsigned ngroups;
+	struct worker_group *groups;
+	struct ory_evcount started;    /* create waits here for every worker's attach */
+	_Atomic unsigned begun;
+	_Atomic bool go;               /* create counted every device's apps: take chunks */
+	_Atomic bool stop;             /* destroy: workers finish what they hold and exit */
+	/* Requests */
+	struct req *reqs;              /* max_requests records */
+	struct ory_chunk_slot **cells; /* max_requests x pool count */
+	struct ory_ring *free_reqs;    /* records not in use */
+	struct ory_ring *submitted;    /* records handed to the service thread */
+	struct ory_ring *cancels;      /* records ory_cancel marked */
+	struct ory_evcount room;       /* synchronous callers wait here for a free record */
+	_Atomic bool closing;          /* destroy began: no more submissions */
+	_Atomic unsigned inflight_reqs;
+	/* The service thread */
+	pthread_t service;
+	bool service_started;
+	struct ory_pool pool;
+	struct ory_aio aio;
+	struct ory_ring *done;         /* chunks back from devices, in any order */
+	struct req *feed_head, *feed_tail;
+	struct req *active;            /* requests activated and not complete */
+	unsigned spare;                /* buffers kept back for watchdog retries */
+	unsigned watched;              /* devices the watchdog looks after */
+	unsigned cap_per_req;          /* buffers one request may hold while others wait */
+};
+
+struct worker_group {
+	struct ory_evcount ev;
+	uint32_t apps;
+	bool reserve;
+};
+
+/* Wake up to n workers that may take a chunk of app `app` now; ory_wake_all: every worker
+ * (the set of who may take what changed, or the runtime stops). Any thread. */
+void ory_wake(struct ory_runtime *rt, unsigned app, int n);
+void ory_wake_all(struct ory_runtime *rt);
+
+/* The app queues a device worker sees: rt->apps[i]. */
+static inline bool ory_device_runs(const struct ory_device *d, unsigned app)
+{
+	return d->apps >> app & 1;
+}
+
+/* reader.c: all on the service thread. */
+int ory_reader_open(struct req *r);
+void ory_reader_close(struct req *r);
+bool ory_reader_wants(const struct req *r);
+void ory_reader_start(struct req *r, struct ory_chunk_slot *s);
+void ory_reader_complete(struct req *r, struct ory_chunk_slot *s, int res);
+struct ory_chunk_slot *ory_reader_next(struct req *r);
+bool ory_reader_done(const struct req *r);
+void ory_reader_cancel(struct req *r);
+
+/* service.c */
+void *ory_service_main(void *arg);
+/* Return a chunk's buffer to the pool and account it to its request. */
+void ory_slot_release(struct ory_runtime *rt, struct ory_chunk_slot *s);
+
+/* worker.c */
+void *ory_worker_main(void *arg);
+
+/* failover.c: all on the service thread. */
+/* A device returned `s`: file it, retry it, or recycle a late one. Returns 0 when filed (a
+ * success, or a failure of an abandoned request), 1 when queued again, 2 when a late answer was
+ * recycled, or a negative errno that fails its request (message set). */
+int ory_failover_collect(struct ory_runtime *rt, struct ory_chunk_slot *s);
+/* Take chunks away from devices that have held them too long, and put quarantined devices
+ * back in service when their time is up. Returns the time (ns) of the next deadline,
+ * UINT64_MAX if none. */
+uint64_t ory_failover_watch(struct ory_runtime *rt);
+/* Queue a chunk for (another) run, avoiding the devices that failed it. */
+void ory_failover_requeue(struct ory_runtime *rt, struct ory_chunk_slot *s);
+/* Queue a chunk for its first run. */
+void ory_dispatch(struct ory_runtime *rt, struct ory_chunk_slot *s);
+
+/* request.c */
+/* Deliver a finished request to its queue or callback and free its record. Any thread. */
+void ory_req_complete(struct req *r);
+/* Is the request cancelled? Any thread. */
+static inline bool ory_req_cancelled(const struct req *r)
+{
+	return atomic_load_explicit(&r->ticket, memory_order_relaxed) & 1;
+}
+/* Release a record (complete or refused). */
+void ory_req_release(struct req *r);
+
+/* The synchronous calls: submit pub (its op and options set) from this thread, waiting for
+ * room rather than -EAGAIN, and wait for it; progress as in octoray.h. Returns pub->status and
+ * leaves a failure's message for ory_runtime_errmsg. */
+int ory_sync(struct ory_runtime *rt, struct ory_request *pub, ory_progress_fn progress,
+	     void *progress_arg, struct ory_job_stats *stats);
+/* ory_sync with the record prepared by prep(r, arg) instead of by the op's prepare. */
+int ory_sync_with(struct ory_runtime *rt, struct ory_request *pub,
+		  int (*prep)(struct req *r, const void *arg), const void *arg,
+		  ory_progress_fn progress, void *progress_arg, struct ory_job_stats *stats);
+
+/* apps/gzip/gzip.c: r->src and r->sink from the public request's input and output fields;
+ * need_out: the operation writes output. Returns 0 or -EINVAL (message set). */
+int ory_req_endpoints(struct req *r, bool need_out);
+
+/* apps: fill r->spec, r->src and r->sink from r->pub (called by ory_submit on the submitting
+ * thread). Returns 0 or -EINVAL/-ENOTSUP/-ENOMEM with the reason set by ory_req_fail. */
+int ory_deflate_prepare(struct req *r);
+int ory_inflate_prepare(struct req *r);
+int ory_crc_prepare(struct req *r);
+int ory_cnv_prepare(struct req *r);
+
+#endif /* ORY_RT_H */
