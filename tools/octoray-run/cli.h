@@ -57,9 +57,18 @@ int cli_open_runtime(const struct cli_devices *d, bool verbose, bool quiet, stru
 /* " name=chunks(...)" for every device that did something, on stderr. */
 void cli_device_report(struct ory_runtime *rt);
 
+/* signals.c: a fatal signal (SIGINT, SIGHUP, SIGPIPE, SIGTERM, SIGXCPU, SIGXFSZ) removes the
+ * temporary output before the process dies of it; one the parent ignored stays ignored (nohup).
+ * SIGBUS while an input is read (a mapped file cut short) removes the temporary output, names
+ * the input and exits 1. */
+void signals_install(void);
+/* The temporary file a signal must remove (NULL: none). */
+void signals_track_output(const char *tmp_path);
+/* The input being read, for SIGBUS's message (NULL: none). */
+void signals_track_input(const char *name);
+
 /* outfile.c: an output file written under a temporary name in its directory, then synced and
- * renamed into place, so a reader never sees a partial file under the real name. A signal
- * (SIGINT, SIGTERM, SIGHUP) while one is open removes the temporary file. */
+ * renamed into place, so a reader never sees a partial file under the real name. */
 struct outfile {
 	char path[4096];
 	char tmp[4096];
@@ -71,7 +80,6 @@ int outfile_open(struct outfile *o, const char *path, bool force);
  * directory. 0 or a negative errno (the temporary file is removed then). */
 int outfile_commit(struct outfile *o, const struct stat *src, bool force);
 void outfile_abort(struct outfile *o);
-void outfile_install_signal_handlers(void);
 
 /* progress.c: a one-line meter on stderr (a tty), at most 4 updates a second. */
 struct progress {

@@ -121,7 +121,7 @@ int cmd_gzip(int argc, char **argv)
 		c.decompress = true;
 	if (cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
 		return EXIT_ERR;
-	outfile_install_signal_handlers();
+	signals_install();
 
 	if (nfiles == 0)
 		gz_do_stdin(&c);

@@ -84,6 +84,7 @@ static int run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name,
 		.forced = c->progress,
 	};
 	progress_start(&prog_meter, st && S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0);
+	signals_track_input(name ? name : "stdin");
 	int rc;
 	*garbage = false;
 	stats->struct_size = sizeof(*stats);
@@ -112,6 +113,7 @@ static int run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name,
 		o.progress_arg = &prog_meter;
 		rc = ory_gzip_fd(c->rt, in_fd, out_fd, &o, stats);
 	}
+	signals_track_input(NULL);
 	progress_end(&prog_meter);
 	return rc;
 }

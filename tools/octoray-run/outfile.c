@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,47 +11,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-/* The temporary file a signal handler must remove; the handler only reads it. */
-static volatile sig_atomic_t tmp_live;
-static char tmp_path[4096];
-
-static void on_signal(int sig)
-{
-	if (tmp_live)
-		unlink(tmp_path); /* async-signal-safe */
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-void outfile_install_signal_handlers(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-}
-
-static void track(const char *path)
-{
-	/* Block the handled signals while the path changes so the handler never sees half. */
-	sigset_t set, old;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, &old);
-	if (path) {
-		snprintf(tmp_path, sizeof(tmp_path), "%s", path);
-		tmp_live = 1;
-	} else {
-		tmp_live = 0;
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-}
 
 int outfile_open(struct outfile *o, const char *path, bool force)
 {
@@ -73,7 +31,7 @@ int outfile_open(struct outfile *o, const char *path, bool force)
 	o->fd = mkostemp(o->tmp, O_CLOEXEC);
 	if (o->fd < 0)
 		return -errno;
-	track(o->tmp);
+	signals_track_output(o->tmp);
 	return 0;
 }
 
@@ -84,7 +42,7 @@ void outfile_abort(struct outfile *o)
 		unlink(o->tmp);
 		o->fd = -1;
 	}
-	track(NULL);
+	signals_track_output(NULL);
 }
 
 static int sync_dir(const char *path)
@@ -138,9 +96,9 @@ int outfile_commit(struct outfile *o, const struct stat *src, bool force)
 	}
 	if (rc) {
 		unlink(o->tmp);
-		track(NULL);
+		signals_track_output(NULL);
 		return rc;
 	}
-	track(NULL);
+	signals_track_output(NULL);
 	return sync_dir(o->path);
 }
