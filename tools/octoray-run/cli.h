@@ -57,6 +57,15 @@ int cli_open_runtime(const struct cli_devices *d, bool verbose, bool quiet, stru
 /* " name=chunks(...)" for every device that did something, on stderr. */
 void cli_device_report(struct ory_runtime *rt);
 
+/* stdfds.c: standard descriptors the parent closed. */
+/* First thing in main: a closed 0, 1 or 2 gets a placeholder that fails every read and write
+ * with EBADF, so no file the CLI or the library opens takes its number. */
+void stdfds_guard(void);
+/* Was fd (0, 1 or 2) closed when the CLI started? */
+bool stdfd_closed(int fd);
+/* Flush and close stdout; on failure print why and return EXIT_ERR, else status. */
+int stdout_finish(int status);
+
 /* signals.c: a fatal signal (SIGINT, SIGHUP, SIGPIPE, SIGTERM, SIGXCPU, SIGXFSZ) removes the
  * temporary output before the process dies of it; one the parent ignored stays ignored (nohup).
  * SIGBUS while an input is read (a mapped file cut short) removes the temporary output, names

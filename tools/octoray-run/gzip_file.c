@@ -121,6 +121,14 @@ static int run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name,
 void gz_do_stdin(struct gz_cli *c)
 {
 	bool reading = c->decompress || c->test;
+	if (stdfd_closed(STDIN_FILENO)) {
+		msg("standard input: %s", strerror(EBADF));
+		return gz_note(c, EXIT_ERR);
+	}
+	if (!c->test && !c->output && stdfd_closed(STDOUT_FILENO)) {
+		msg("stdout: %s", strerror(EBADF));
+		return gz_note(c, EXIT_ERR);
+	}
 	if (reading && !c->force && isatty(STDIN_FILENO)) {
 		msg("compressed data not read from a terminal. Use -f to force decompression.");
 		gz_note(c, EXIT_ERR);
@@ -187,6 +195,10 @@ void gz_do_file(struct gz_cli *c, const char *path)
 	char out_path[4096];
 	const char *out_name = "stdout";
 	bool to_file = !c->to_stdout && !c->test;
+	if (c->to_stdout && !c->test && stdfd_closed(STDOUT_FILENO)) {
+		msg("stdout: %s", strerror(EBADF));
+		return gz_note(c, EXIT_ERR);
+	}
 	if (to_file) {
 		if (c->output) {
 			snprintf(out_path, sizeof(out_path), "%s", c->output);
