@@ -77,7 +77,8 @@ void signals_track_output(const char *tmp_path);
 void signals_track_input(const char *name);
 
 /* outfile.c: an output file written under a temporary name in its directory, then synced and
- * renamed into place, so a reader never sees a partial file under the real name. */
+ * renamed into place, so a reader never sees a partial file under the real name. The temporary
+ * name is ".NAME.XXXXXX", or ".octoray-run.XXXXXX" when that would exceed NAME_MAX. */
 struct outfile {
 	char path[4096];
 	char tmp[4096];

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,17 @@ int outfile_open(struct outfile *o, const char *path, bool force)
 	char dir[4096], base[4096];
 	snprintf(dir, sizeof(dir), "%s", path);
 	snprintf(base, sizeof(base), "%s", path);
-	int n = snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.XXXXXX", dirname(dir), basename(base));
+	const char *d = dirname(dir), *b = basename(base);
+	/* ".NAME.XXXXXX" says whose it is; a NAME near NAME_MAX gets a short name instead, still
+	 * in the output's directory so the rename stays within one file system. */
+	long name_max = pathconf(d, _PC_NAME_MAX);
+	if (name_max <= 0)
+		name_max = NAME_MAX;
+	int n;
+	if (strlen(b) + 8 <= (size_t)name_max)
+		n = snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.XXXXXX", d, b);
+	else
+		n = snprintf(o->tmp, sizeof(o->tmp), "%s/.octoray-run.XXXXXX", d);
 	if (n >= (int)sizeof(o->tmp))
 		return -ENAMETOOLONG;
 	o->fd = mkostemp(o->tmp, O_CLOEXEC);

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* gnu.h - run GNU gzip (the reference) and octoray-run gzip side by side on copies of the same
+ * files, and compare what each did: exit status, messages and the files left behind. */
+#ifndef ORY_TEST_GNU_H
+#define ORY_TEST_GNU_H
+
+#include "cli.h"
+
+/* Each comparison gets fresh directories: gnuN and oryN. */
+static unsigned side_seq;
+
+struct side {
+	int rc;
+	char *err;   /* stderr: blank lines dropped, "gzip: " made "octoray-run: " */
+	char *out;   /* stdout */
+	char *files; /* "path type mode" of every file left in the directory, sorted */
+};
+
+/* Drop blank lines (GNU starts some messages with one) and give both tools one name. */
+static inline char *side_normalize(const char *err)
+{
+	char *res = calloc(1, strlen(err) * 2 + 16);
+	char *o = res;
+	for (const char *p = err; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		if (n) {
+			if (!strncmp(p, "gzip: ", 6)) {
+				o += sprintf(o, "octoray-run: ");
+				p += 6;
+				n -= 6;
+			}
+			memcpy(o, p, n);
+			o += n;
+			*o++ = '\n';
+		}
+		p += n + (nl ? 1 : 0);
+	}
+	*o = 0;
+	return res;
+}
+
+/* In dir/sub: run `setup` (sh), then `tool args` with stdin from /dev/null. tool is "gzip" or
+ * "ory" (octoray-run gzip). A run that hangs is stopped after 20 s (status 124). */
+static inline void side_run(const char *sub, const char *setup, const char *tool,
+			    const char *args, struct side *s)
+{
+	char cmd[8192];
+	const char *prog = !strcmp(tool, "ory") ? "'" ORY_CLI "' gzip" : "gzip";
+	snprintf(cmd, sizeof(cmd),
+		 "mkdir -p '%s/%s' && cd '%s/%s' && { %s; } >/dev/null 2>&1 </dev/null; "
+		 "timeout 20 %s %s </dev/null >'../%s.out' 2>'../%s.err'; echo $? >'../%s.rc'; "
+		 "find . -mindepth 1 -printf '%%P %%y %%m\\n' | sort >'../%s.files'",
+		 dir, sub, dir, sub, setup, prog, args, sub, sub, sub, sub);
+	tu_sh("%s", cmd);
+	char name[64];
+	snprintf(name, sizeof(name), "%s.rc", sub);
+	char *rc = tu_slurp(tu_path(dir, name));
+	s->rc = atoi(rc);
+	free(rc);
+	snprintf(name, sizeof(name), "%s.err", sub);
+	char *err = tu_slurp(tu_path(dir, name));
+	s->err = side_normalize(err);
+	free(err);
+	snprintf(name, sizeof(name), "%s.out", sub);
+	s->out = tu_slurp(tu_path(dir, name));
+	snprintf(name, sizeof(name), "%s.files", sub);
+	s->files = tu_slurp(tu_path(dir, name));
+}
+
+static inline void side_free(struct side *s)
+{
+	free(s->err);
+	free(s->out);
+	free(s->files);
+}
+
+/* The same setup and arguments for both tools, in fresh directories: exit status, messages and
+ * the files left must be GNU gzip's. `what` names the case in failure messages. */
+#define expect_like_gnu(what, setup, args)                                                    \
+	do {                                                                                  \
+		char g_[32], o_[32];                                                          \
+		snprintf(g_, sizeof(g_), "gnu%u", side_seq);                                  \
+		snprintf(o_, sizeof(o_), "ory%u", side_seq++);                                \
+		struct side gs_, os_;                                                         \
+		side_run(g_, setup, "gzip", args, &gs_);                                      \
+		side_run(o_, setup, "ory", args, &os_);                                       \
+		cr_expect_eq(os_.rc, gs_.rc, "%s: exit %d, gzip's %d (stderr: %s)", what,     \
+			     os_.rc, gs_.rc, os_.err);                                        \
+		cr_expect_str_eq(os_.err, gs_.err, "%s: messages differ from gzip's", what);  \
+		cr_expect_str_eq(os_.files, gs_.files, "%s: files left differ from gzip's",   \
+				 what);                                                       \
+		side_free(&gs_);                                                              \
+		side_free(&os_);                                                              \
+	} while (0)
+
+#endif
