@@ -86,8 +86,8 @@ struct outfile {
 };
 /* -EEXIST when path exists and !force; else 0 or a negative errno. */
 int outfile_open(struct outfile *o, const char *path, bool force);
-/* Give the file src's mode, owner and times, sync it, rename it into place and sync the
- * directory. 0 or a negative errno (the temporary file is removed then). */
+/* Give the file src's owner, permissions (as gzip: not the set-id and sticky bits) and times,
+ * sync it, rename it into place and sync the directory. 0 or a negative errno (the temporary file is removed then). */
 int outfile_commit(struct outfile *o, const struct stat *src, bool force);
 void outfile_abort(struct outfile *o);
 

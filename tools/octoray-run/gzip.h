@@ -18,9 +18,8 @@ struct gz_cli {
 
 /* Raise the exit status to severity (EXIT_WARN or EXIT_ERR). */
 void gz_note(struct gz_cli *c, int severity);
-/* A warning about file a (printf format with one %s): printed unless -q; status 2. */
-void gz_warn(struct gz_cli *c, const char *fmt, const char *a)
-	__attribute__((format(printf, 2, 0)));
+/* A warning: printed unless -q; status 2. */
+void gz_warn(struct gz_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* gzip_file.c: one input. */
 void gz_do_stdin(struct gz_cli *c);

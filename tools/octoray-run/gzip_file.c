@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,15 @@ void gz_note(struct gz_cli *c, int severity)
 		c->status = EXIT_WARN;
 }
 
-void gz_warn(struct gz_cli *c, const char *fmt, const char *a)
+void gz_warn(struct gz_cli *c, const char *fmt, ...)
 {
 	if (!c->quiet) {
+		va_list ap;
+		va_start(ap, fmt);
 		fprintf(stderr, "%s: ", prog);
-		fprintf(stderr, fmt, a);
+		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
+		va_end(ap);
 	}
 	gz_note(c, EXIT_WARN);
 }
@@ -107,7 +111,8 @@ static int run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name,
 		if (name && !c->no_name) {
 			snprintf(base, sizeof(base), "%s", name);
 			o.name = basename(base);
-			o.mtime = (uint32_t)st->st_mtim.tv_sec;
+			/* as gzip since 1.10: a pipe or device has no time worth keeping */
+			o.mtime = S_ISREG(st->st_mode) ? (uint32_t)st->st_mtim.tv_sec : 0;
 		}
 		o.progress = progress_update;
 		o.progress_arg = &prog_meter;
@@ -176,21 +181,102 @@ void gz_do_stdin(struct gz_cli *c)
 		report(c, "stdin", &st);
 }
 
+/* Would gzip refuse to replace this file? Then say why, in gzip's words, and return true. */
+static bool refused(struct gz_cli *c, const char *path, const struct stat *st)
+{
+	if (!S_ISREG(st->st_mode)) { /* even with -f: a device node or FIFO is not deleted */
+		gz_warn(c, "%s is not a directory or a regular file - ignored", path);
+		return true;
+	}
+	/* Even with -f, as gzip: the output would not carry the bits (see outfile_commit). */
+	if (st->st_mode & S_ISUID) {
+		gz_warn(c, "%s is set-user-ID on execution - ignored", path);
+		return true;
+	}
+	if (st->st_mode & S_ISGID) {
+		gz_warn(c, "%s is set-group-ID on execution - ignored", path);
+		return true;
+	}
+	if (c->force)
+		return false;
+	if (st->st_mode & S_ISVTX) {
+		gz_warn(c, "%s has the sticky bit set - file ignored", path);
+		return true;
+	}
+	if (st->st_nlink > 1) { /* replacing one name would silently break the link */
+		gz_warn(c, "%s has %lu other link%s -- file ignored", path,
+			(unsigned long)st->st_nlink - 1, st->st_nlink > 2 ? "s" : "");
+		return true;
+	}
+	return false;
+}
+
+/* The runtime reads pipes through io_uring, which waits with poll(): a FIFO no writer ever
+ * opened never polls as hung up, so its end of file would never come (GNU gzip, reading it
+ * directly, sees an empty file). Opening and closing a write end of the same FIFO, through
+ * /proc/self/fd so that it cannot be another file, turns an absent writer into a departed one. */
+static void fifo_mark_writer_seen(int fd)
+{
+	char self[64];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	int w = open(self, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (w >= 0)
+		close(w);
+}
+
+/* Open the file lstat/stat described as *st: through a symlink only when `follow`, and only if
+ * it is still that file, so nothing swapped in after the checks is read or deleted. Returns the
+ * descriptor, or -1 after a message. */
+static int open_input(struct gz_cli *c, const char *path, const struct stat *st, bool follow)
+{
+	/* O_NONBLOCK: a FIFO without a writer opens (and reads as empty) instead of blocking */
+	int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	if (fd < 0) {
+		msg("%s: %s", path, strerror(errno));
+		gz_note(c, EXIT_ERR);
+		return -1;
+	}
+	struct stat now;
+	if (fstat(fd, &now) < 0 || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+		msg("%s: file changed while being opened -- ignored", path);
+		gz_note(c, EXIT_ERR);
+		close(fd);
+		return -1;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	if (S_ISFIFO(now.st_mode))
+		fifo_mark_writer_seen(fd);
+	return fd;
+}
+
 void gz_do_file(struct gz_cli *c, const char *path)
 {
 	bool reading = c->decompress || c->test;
+	/* In place: the input is replaced by the output, so gzip's refusals apply. An input that
+	 * is only read (-c, -t, -o) may be anything readable, through a symlink too. */
+	bool in_place = !c->to_stdout && !c->test && !c->output;
+	bool follow = c->force || !in_place;
 	struct stat st;
 	if (lstat(path, &st) < 0) {
 		msg("%s: %s", path, strerror(errno));
 		return gz_note(c, EXIT_ERR);
 	}
+	if (S_ISLNK(st.st_mode)) {
+		if (!follow) { /* gzip's words: it opens with O_NOFOLLOW */
+			msg("%s: %s", path, strerror(ELOOP));
+			return gz_note(c, EXIT_ERR);
+		}
+		if (stat(path, &st) < 0) {
+			msg("%s: %s", path, strerror(errno));
+			return gz_note(c, EXIT_ERR);
+		}
+	}
 	if (S_ISDIR(st.st_mode))
 		return gz_warn(c, "%s is a directory -- ignored", path);
-	if (S_ISLNK(st.st_mode) && !c->force && !c->to_stdout && !c->test)
-		return gz_warn(c, "%s is not a directory or a regular file - ignored", path);
-	if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) && !c->to_stdout && !c->test &&
-	    !c->force)
-		return gz_warn(c, "%s is not a directory or a regular file - ignored", path);
+	if (in_place && refused(c, path, &st))
+		return;
 
 	char out_path[4096];
 	const char *out_name = "stdout";
@@ -223,16 +309,9 @@ void gz_do_file(struct gz_cli *c, const char *path)
 		return gz_note(c, EXIT_ERR);
 	}
 
-	int in_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (in_fd < 0) {
-		msg("%s: %s", path, strerror(errno));
-		return gz_note(c, EXIT_ERR);
-	}
-	if (fstat(in_fd, &st) < 0) { /* a followed link: the target's attributes */
-		msg("%s: %s", path, strerror(errno));
-		close(in_fd);
-		return gz_note(c, EXIT_ERR);
-	}
+	int in_fd = open_input(c, path, &st, follow);
+	if (in_fd < 0)
+		return;
 
 	struct outfile of;
 	int out_fd = c->test ? -1 : STDOUT_FILENO;

@@ -72,11 +72,12 @@ int outfile_commit(struct outfile *o, const struct stat *src, bool force)
 {
 	int rc = 0;
 	if (src) {
-		/* Owner first: fchown may clear set-id bits that fchmod then restores. Failing to
+		/* Owner first: fchown may clear bits that fchmod then sets. As gzip, the set-id and
+		 * sticky bits are not carried over: a compressed copy is not a program. Failing to
 		 * keep the owner (not root) or the times is not worth losing the output over. */
 		if (fchown(o->fd, src->st_uid, src->st_gid) < 0 && errno != EPERM)
 			rc = -errno;
-		if (!rc && fchmod(o->fd, src->st_mode & 07777) < 0)
+		if (!rc && fchmod(o->fd, src->st_mode & 0777) < 0)
 			rc = -errno;
 		struct timespec ts[2] = { src->st_atim, src->st_mtim };
 		if (!rc)
