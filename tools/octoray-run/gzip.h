@@ -9,7 +9,7 @@ struct gz_cli {
 	struct cli_devices dev;
 	int level;
 	bool to_stdout, decompress, test, force, keep, verbose, quiet, progress, independent;
-	bool no_name;
+	bool no_name, recursive;
 	const char *output;
 	const char *suffix;
 	struct ory_runtime *rt;
@@ -20,6 +20,16 @@ struct gz_cli {
 void gz_note(struct gz_cli *c, int severity);
 /* A warning: printed unless -q; status 2. */
 void gz_warn(struct gz_cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* suffix.c: where name's compressed suffix (-S, .gz, .z, .tgz, ... in any case) starts, or
+ * NULL. */
+const char *gz_suffix_of(const struct gz_cli *c, const char *name);
+/* name without its compressed suffix (.tgz and .taz become .tar) into out; false when name has
+ * no such suffix or out is too small. */
+bool gz_plain_name(const struct gz_cli *c, const char *name, char *out, size_t len);
+/* For -d of a name that does not exist: the first of name + -S, .gz, .z, -z, .Z that does (or
+ * that lstat cannot tell), into out. False when none does, or name has a suffix already. */
+bool gz_find_compressed(const struct gz_cli *c, const char *name, char *out, size_t len);
 
 /* gzip_file.c: one input. */
 void gz_do_stdin(struct gz_cli *c);

@@ -93,7 +93,12 @@ int cmd_gzip(int argc, char **argv)
 		case 'i': c.independent = true; break;
 		case 'n': c.no_name = true; break;
 		case 'S':
-			if (!optarg[0] || strchr(optarg, '/')) {
+			if (strchr(optarg, '/')) {
+				msg("suffix contains '/'");
+				return EXIT_ERR;
+			}
+			/* gzip's limit: its name buffers keep 30 bytes for the suffix */
+			if (!optarg[0] || strlen(optarg) > 30) {
 				msg("invalid suffix '%s'", optarg);
 				return EXIT_ERR;
 			}

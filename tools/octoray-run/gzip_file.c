@@ -34,27 +34,6 @@ void gz_warn(struct gz_cli *c, const char *fmt, ...)
 	gz_note(c, EXIT_WARN);
 }
 
-static bool has_suffix(const char *s, const char *suf)
-{
-	size_t n = strlen(s), m = strlen(suf);
-	return n > m && !strcmp(s + n - m, suf);
-}
-
-/* Input name -> decompressed output name, or false for an unknown suffix. */
-static bool strip_suffix(const struct gz_cli *c, const char *in, char *out, size_t len)
-{
-	size_t n = strlen(in);
-	if (has_suffix(in, c->suffix)) {
-		snprintf(out, len, "%.*s", (int)(n - strlen(c->suffix)), in);
-		return true;
-	}
-	if (!strcmp(c->suffix, ".gz") && has_suffix(in, ".tgz")) {
-		snprintf(out, len, "%.*s.tar", (int)(n - 4), in);
-		return true;
-	}
-	return false;
-}
-
 /* One line about the failed job, naming the side that failed. */
 static void job_error(struct gz_cli *c, const char *in_name, const char *out_name, int rc)
 {
@@ -251,8 +230,10 @@ static int open_input(struct gz_cli *c, const char *path, const struct stat *st,
 	return fd;
 }
 
-void gz_do_file(struct gz_cli *c, const char *path)
+void gz_do_file(struct gz_cli *c, const char *arg)
 {
+	const char *path = arg;
+	char found[4096];
 	bool reading = c->decompress || c->test;
 	/* In place: the input is replaced by the output, so gzip's refusals apply. An input that
 	 * is only read (-c, -t, -o) may be anything readable, through a symlink too. */
@@ -260,8 +241,20 @@ void gz_do_file(struct gz_cli *c, const char *path)
 	bool follow = c->force || !in_place;
 	struct stat st;
 	if (lstat(path, &st) < 0) {
-		msg("%s: %s", path, strerror(errno));
-		return gz_note(c, EXIT_ERR);
+		if (errno != ENOENT || !c->decompress || gz_suffix_of(c, arg)) {
+			msg("%s: %s", path, strerror(errno));
+			return gz_note(c, EXIT_ERR);
+		}
+		/* gzip -d FILE means FILE.gz (or .z, -z, .Z) when FILE does not exist */
+		if (!gz_find_compressed(c, arg, found, sizeof(found))) {
+			msg("%s%s: %s", arg, c->suffix, strerror(ENOENT));
+			return gz_note(c, EXIT_ERR);
+		}
+		path = found;
+		if (lstat(path, &st) < 0) {
+			msg("%s: %s", path, strerror(errno));
+			return gz_note(c, EXIT_ERR);
+		}
 	}
 	if (S_ISLNK(st.st_mode)) {
 		if (!follow) { /* gzip's words: it opens with O_NOFOLLOW */
@@ -289,13 +282,18 @@ void gz_do_file(struct gz_cli *c, const char *path)
 		if (c->output) {
 			snprintf(out_path, sizeof(out_path), "%s", c->output);
 		} else if (reading) {
-			if (!strip_suffix(c, path, out_path, sizeof(out_path)))
-				return gz_warn(c, "%s: unknown suffix -- ignored", path);
+			if (!gz_plain_name(c, path, out_path, sizeof(out_path))) {
+				/* gzip's rule: said (and a warning) unless -q or -r; -v always says */
+				if (c->verbose || (!c->recursive && !c->quiet))
+					gz_warn(c, "%s: unknown suffix -- ignored", path);
+				return;
+			}
 		} else {
-			if (has_suffix(path, c->suffix) && !c->force) {
-				if (!c->quiet)
-					msg("%s already has %s suffix -- unchanged", path, c->suffix);
-				return gz_note(c, EXIT_WARN);
+			const char *sfx = gz_suffix_of(c, path);
+			if (sfx && !c->force) { /* gzip: said unless -q or -r, and not a warning */
+				if (c->verbose || (!c->recursive && !c->quiet))
+					msg("%s already has %s suffix -- unchanged", path, sfx);
+				return;
 			}
 			if (snprintf(out_path, sizeof(out_path), "%s%s", path, c->suffix) >=
 			    (int)sizeof(out_path)) {
