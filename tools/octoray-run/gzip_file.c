@@ -230,6 +230,18 @@ static int open_input(struct gz_cli *c, const char *path, const struct stat *st,
 	return fd;
 }
 
+/* Did the file change while the job read it? 2: its size at open, the bytes read and its size
+ * now are not all equal (it shrank or grew); 1: same size but rewritten (mtime moved); 0: no. */
+static int changed_while_read(int fd, const struct stat *st, uint64_t bytes_in)
+{
+	if (!S_ISREG(st->st_mode))
+		return 0;
+	struct stat now;
+	if (fstat(fd, &now) < 0 || bytes_in != (uint64_t)st->st_size || now.st_size != st->st_size)
+		return 2;
+	return now.st_mtim.tv_sec != st->st_mtim.tv_sec || now.st_mtim.tv_nsec != st->st_mtim.tv_nsec;
+}
+
 void gz_do_file(struct gz_cli *c, const char *arg)
 {
 	const char *path = arg;
@@ -330,20 +342,25 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 	struct ory_job_stats js = { .struct_size = sizeof(js) };
 	bool garbage;
 	int rc = run_job(c, in_fd, out_fd, path, &st, &js, &garbage);
+	int changed = rc == 0 && !reading ? changed_while_read(in_fd, &st, js.bytes_in) : 0;
 	close(in_fd);
 	if (rc < 0) {
 		if (to_file)
 			outfile_abort(&of);
 		return job_error(c, path, out_name, rc);
 	}
+	if (changed) /* as gzip, the output stays: it is what was read */
+		gz_warn(c, changed > 1 ? "%s: file size changed while zipping"
+				       : "%s: file changed while zipping", path);
 	if (to_file) {
 		rc = outfile_commit(&of, &st, c->force);
 		if (rc < 0) {
 			msg("%s: %s", out_path, ory_strerror(rc));
 			return gz_note(c, EXIT_ERR);
 		}
-		/* Only now, with the output complete, synced and in place, may the input go. */
-		if (!c->keep && !c->output && unlink(path) < 0) {
+		/* Only now, with the output complete, synced and in place, may the input go; not
+		 * if what was read is not the whole file (gzip deletes it all the same). */
+		if (!c->keep && !c->output && !changed && unlink(path) < 0) {
 			msg("%s: cannot remove: %s", path, strerror(errno));
 			gz_note(c, EXIT_WARN);
 		}
