@@ -63,7 +63,7 @@ Test(cli_errors, an_existing_output_is_not_overwritten_without_force)
 	tu_write_file(tu_path(dir, "a"), "new data", 8);
 	tu_write_file(tu_path(dir, "a.gz"), "old", 3);
 	cr_expect_eq(cli_run(dir, NULL, "gzip", tu_path(dir, "a"), NULL), 2);
-	expect_err_contains(dir, "a.gz already exists; not overwritten");
+	expect_err_contains(dir, "a.gz already exists;\tnot overwritten"); /* gzip's tab */
 	expect_one_line(dir);
 	expect_untouched("a", "new data");
 	expect_untouched("a.gz", "old");

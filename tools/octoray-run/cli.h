@@ -86,9 +86,11 @@ struct outfile {
 };
 /* -EEXIST when path exists and !force; else 0 or a negative errno. */
 int outfile_open(struct outfile *o, const char *path, bool force);
-/* Give the file src's owner, permissions (as gzip: not the set-id and sticky bits) and times,
- * sync it, rename it into place and sync the directory. 0 or a negative errno (the temporary file is removed then). */
-int outfile_commit(struct outfile *o, const struct stat *src, bool force);
+/* Give the file src's owner, permissions (as gzip: not the set-id and sticky bits) and times
+ * (mtime: src's, or *mtime when not NULL), sync it, rename it into place and sync the
+ * directory. 0 or a negative errno (the temporary file is removed then). */
+int outfile_commit(struct outfile *o, const struct stat *src, const struct timespec *mtime,
+		   bool force);
 void outfile_abort(struct outfile *o);
 
 /* progress.c: a one-line meter on stderr (a tty), at most 4 updates a second. */

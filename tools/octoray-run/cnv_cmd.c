@@ -305,7 +305,7 @@ int cmd_cnv(int argc, char **argv)
 		}
 	}
 	if (c.output) {
-		if (rc == 0 && (rc = outfile_commit(&of, NULL, c.force)) < 0)
+		if (rc == 0 && (rc = outfile_commit(&of, NULL, NULL, c.force)) < 0)
 			msg("%s: %s", c.output, ory_strerror(rc));
 		else if (rc)
 			outfile_abort(&of);

@@ -9,7 +9,8 @@ struct gz_cli {
 	struct cli_devices dev;
 	int level;
 	bool to_stdout, decompress, test, force, keep, verbose, quiet, progress, independent;
-	bool no_name, recursive;
+	bool recursive;
+	int no_name, no_time; /* -n/-N, -T/-M: 1 or 0 once gzip's defaults are applied */
 	const char *output;
 	const char *suffix;
 	struct ory_runtime *rt;
@@ -30,6 +31,16 @@ bool gz_plain_name(const struct gz_cli *c, const char *name, char *out, size_t l
 /* For -d of a name that does not exist: the first of name + -S, .gz, .z, -z, .Z that does (or
  * that lstat cannot tell), into out. False when none does, or name has a suffix already. */
 bool gz_find_compressed(const struct gz_cli *c, const char *name, char *out, size_t len);
+
+/* gzhdr.c: a gzip member header. */
+struct gz_header {
+	uint32_t mtime;
+	bool has_name;
+	char name[1024]; /* FNAME, cut at 1 KiB as gzip does */
+	size_t len;      /* bytes up to the deflate data */
+};
+/* Parse the header at buf[0..n): 1 done, 0 more bytes needed, -1 not a gzip header. */
+int gz_header_parse(const uint8_t *buf, size_t n, struct gz_header *h);
 
 /* gzip_file.c: one input. */
 void gz_do_stdin(struct gz_cli *c);

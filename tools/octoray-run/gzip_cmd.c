@@ -31,12 +31,20 @@ static void gzip_usage(FILE *f)
 		"      --fast, --best   -1, -9\n"
 		"  -b, --blocksize KiB  chunk size (default 1024, 32 .. 65536)\n"
 		"  -i, --independent    do not prime chunks with the previous 32 KiB\n"
-		"  -n, --no-name        do not store the file name and time\n"
+		"  -n, --no-name        compressing: store no name and time; -d: restore neither\n"
+		"                       (the default of -d)\n"
+		"  -N, --name           compressing: store the name and time (the default);\n"
+		"                       -d: name the output as stored, give it the stored time\n"
+		"  -T, --no-time        do not store (or with -N restore) the time (also -m)\n"
+		"  -M, --time           store (or with -d restore) the time\n"
 		"  -S, --suffix SUF     suffix instead of .gz\n"
+		"      --synchronous    accepted: outputs are always synced before the input goes\n"
+		"  -R, --rsyncable      refused: chunk boundaries follow the chunk size\n"
 		CLI_DEVICE_HELP
 		"  -v, --verbose        per-file ratio, devices used, MB/s\n"
 		"      --progress       progress meter on stderr even for short runs\n"
 		"  -q, --quiet          no warnings\n"
+		"  -V, --version\n"
 		"  -h, --help\n",
 		prog);
 }
@@ -45,8 +53,9 @@ int cmd_gzip(int argc, char **argv)
 {
 	struct gz_cli c = {
 		.dev = { .spec = "all", .chunk_kib = 1024 }, .level = 6, .suffix = ".gz",
+		.no_name = -1, .no_time = -1,
 	};
-	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS };
+	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS, OPT_SYNCHRONOUS };
 	static const struct option longs[] = {
 		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
 		{ "decompress", no_argument, NULL, 'd' },  { "uncompress", no_argument, NULL, 'd' },
@@ -55,16 +64,20 @@ int cmd_gzip(int argc, char **argv)
 		{ "fast", no_argument, NULL, OPT_FAST },   { "best", no_argument, NULL, OPT_BEST },
 		{ "blocksize", required_argument, NULL, 'b' },
 		{ "independent", no_argument, NULL, 'i' }, { "no-name", no_argument, NULL, 'n' },
+		{ "name", no_argument, NULL, 'N' },        { "no-time", no_argument, NULL, 'T' },
+		{ "time", no_argument, NULL, 'M' },
 		{ "suffix", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },     { "quiet", no_argument, NULL, 'q' },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "synchronous", no_argument, NULL, OPT_SYNCHRONOUS },
+		{ "rsyncable", no_argument, NULL, 'R' },  { "version", no_argument, NULL, 'V' },
 		CLI_DEVICE_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
 	};
 	int ch;
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "cdtfko:123456789b:inS:p:vqh", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "cdtfko:123456789b:inNmMTS:p:vqRVh", longs, NULL)) != -1) {
 		char *end;
 		int dev = cli_device_option(&c.dev, ch, optarg);
 		if (dev < 0)
@@ -91,7 +104,10 @@ int cmd_gzip(int argc, char **argv)
 			}
 			break;
 		case 'i': c.independent = true; break;
-		case 'n': c.no_name = true; break;
+		case 'n': c.no_name = c.no_time = 1; break;
+		case 'N': c.no_name = c.no_time = 0; break;
+		case 'm': case 'T': c.no_time = 1; break; /* gzip's -m, pigz's -m and -T */
+		case 'M': c.no_time = 0; break;
 		case 'S':
 			if (strchr(optarg, '/')) {
 				msg("suffix contains '/'");
@@ -107,6 +123,12 @@ int cmd_gzip(int argc, char **argv)
 		case 'v': c.verbose = true; c.quiet = false; break;
 		case 'q': c.quiet = true; c.verbose = false; break;
 		case OPT_PROGRESS: c.progress = true; break;
+		case OPT_SYNCHRONOUS: break; /* what outfile_commit always does */
+		case 'R':
+			msg("--rsyncable is not supported: chunk boundaries follow the chunk size, "
+			    "not the content");
+			return EXIT_ERR;
+		case 'V': printf("octoray-run %s\n", ory_version()); return EXIT_OK;
 		case 'h': gzip_usage(stdout); return EXIT_OK;
 		default:
 			if (optopt && optopt < 256)
@@ -124,6 +146,11 @@ int cmd_gzip(int argc, char **argv)
 	}
 	if (c.test)
 		c.decompress = true;
+	/* gzip's defaults: compressing stores the name and time, -d restores neither */
+	if (c.no_name < 0)
+		c.no_name = c.decompress;
+	if (c.no_time < 0)
+		c.no_time = c.decompress;
 	if (cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
 		return EXIT_ERR;
 	signals_install();

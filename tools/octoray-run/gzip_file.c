@@ -90,9 +90,10 @@ static int run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name,
 		if (name && !c->no_name) {
 			snprintf(base, sizeof(base), "%s", name);
 			o.name = basename(base);
-			/* as gzip since 1.10: a pipe or device has no time worth keeping */
-			o.mtime = S_ISREG(st->st_mode) ? (uint32_t)st->st_mtim.tv_sec : 0;
 		}
+		/* as gzip since 1.10: a pipe or device has no time worth keeping */
+		if (!c->no_time && st && S_ISREG(st->st_mode))
+			o.mtime = (uint32_t)st->st_mtim.tv_sec;
 		o.progress = progress_update;
 		o.progress_arg = &prog_meter;
 		rc = ory_gzip_fd(c->rt, in_fd, out_fd, &o, stats);
@@ -124,7 +125,7 @@ void gz_do_stdin(struct gz_cli *c)
 	if (c->output && !c->test) {
 		int rc = outfile_open(&of, c->output, c->force);
 		if (rc < 0) {
-			msg(rc == -EEXIST ? "%s already exists; not overwritten" : "%s: %s",
+			msg(rc == -EEXIST ? "%s already exists;\tnot overwritten" : "%s: %s",
 			    c->output, ory_strerror(rc));
 			gz_note(c, rc == -EEXIST ? EXIT_WARN : EXIT_ERR);
 			return;
@@ -143,7 +144,7 @@ void gz_do_stdin(struct gz_cli *c)
 		memset(&in_st, 0, sizeof(in_st));
 	int rc = run_job(c, STDIN_FILENO, out_fd, NULL, &in_st, &st, &garbage);
 	if (rc == 0 && c->output && !c->test) {
-		rc = outfile_commit(&of, NULL, c->force);
+		rc = outfile_commit(&of, NULL, NULL, c->force);
 		if (rc < 0) {
 			msg("%s: %s", c->output, ory_strerror(rc));
 			gz_note(c, EXIT_ERR);
@@ -242,6 +243,34 @@ static int changed_while_read(int fd, const struct stat *st, uint64_t bytes_in)
 	return now.st_mtim.tv_sec != st->st_mtim.tv_sec || now.st_mtim.tv_nsec != st->st_mtim.tv_nsec;
 }
 
+/* -N and -M on -d: the name (unless -n) and time (unless -T) the first header stores. The name
+ * replaces out_path's last component, keeping its directory: only the stored name's own last
+ * component counts, so a header cannot send the output elsewhere. Returns the time to give the
+ * output, or NULL to keep the input's. */
+static struct timespec *stored_name_and_time(const struct gz_cli *c, int fd, char *out_path,
+					     size_t len, struct timespec *t)
+{
+	uint8_t buf[8192]; /* gzip reads at most 1 KiB of name; an extra field may push it out */
+	ssize_t n = pread(fd, buf, sizeof(buf), 0);
+	struct gz_header h;
+	if (n <= 0 || gz_header_parse(buf, (size_t)n, &h) != 1)
+		return NULL; /* the job will say what is wrong with it */
+	const char *stored = strrchr(h.name, '/');
+	stored = stored ? stored + 1 : h.name;
+	if (!c->no_name && h.has_name && *stored && strcmp(stored, ".") && strcmp(stored, "..")) {
+		char *base = strrchr(out_path, '/');
+		base = base ? base + 1 : out_path;
+		char tmp[4096];
+		snprintf(tmp, sizeof(tmp), "%.*s%s", (int)(base - out_path), out_path, stored);
+		snprintf(out_path, len, "%s", tmp);
+	}
+	if (c->no_time || !h.mtime)
+		return NULL;
+	t->tv_sec = (time_t)h.mtime;
+	t->tv_nsec = 0;
+	return t;
+}
+
 void gz_do_file(struct gz_cli *c, const char *arg)
 {
 	const char *path = arg;
@@ -322,6 +351,9 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 	int in_fd = open_input(c, path, &st, follow);
 	if (in_fd < 0)
 		return;
+	struct timespec stored_time, *restore = NULL;
+	if (reading && to_file && !c->output && (!c->no_name || !c->no_time))
+		restore = stored_name_and_time(c, in_fd, out_path, sizeof(out_path), &stored_time);
 
 	struct outfile of;
 	int out_fd = c->test ? -1 : STDOUT_FILENO;
@@ -330,7 +362,7 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 		if (rc < 0) {
 			close(in_fd);
 			if (rc == -EEXIST) {
-				msg("%s already exists; not overwritten", out_path);
+				msg("%s already exists;\tnot overwritten", out_path);
 				return gz_note(c, EXIT_WARN);
 			}
 			msg("%s: %s", out_path, ory_strerror(rc));
@@ -353,7 +385,7 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 		gz_warn(c, changed > 1 ? "%s: file size changed while zipping"
 				       : "%s: file changed while zipping", path);
 	if (to_file) {
-		rc = outfile_commit(&of, &st, c->force);
+		rc = outfile_commit(&of, &st, restore, c->force);
 		if (rc < 0) {
 			msg("%s: %s", out_path, ory_strerror(rc));
 			return gz_note(c, EXIT_ERR);

@@ -68,7 +68,8 @@ static int sync_dir(const char *path)
 	return rc;
 }
 
-int outfile_commit(struct outfile *o, const struct stat *src, bool force)
+int outfile_commit(struct outfile *o, const struct stat *src, const struct timespec *mtime,
+		   bool force)
 {
 	int rc = 0;
 	if (src) {
@@ -79,7 +80,7 @@ int outfile_commit(struct outfile *o, const struct stat *src, bool force)
 			rc = -errno;
 		if (!rc && fchmod(o->fd, src->st_mode & 0777) < 0)
 			rc = -errno;
-		struct timespec ts[2] = { src->st_atim, src->st_mtim };
+		struct timespec ts[2] = { src->st_atim, mtime ? *mtime : src->st_mtim };
 		if (!rc)
 			futimens(o->fd, ts);
 	} else {
