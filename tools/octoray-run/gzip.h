@@ -9,12 +9,16 @@ struct gz_cli {
 	struct cli_devices dev;
 	int level;
 	bool to_stdout, decompress, test, force, keep, verbose, quiet, progress, independent;
-	bool recursive;
+	bool recursive, list;
 	int no_name, no_time; /* -n/-N, -T/-M: 1 or 0 once gzip's defaults are applied */
 	const char *output;
 	const char *suffix;
-	struct ory_runtime *rt;
+	struct ory_runtime *rt; /* NULL for -l, which needs no device */
 	int status;
+	struct gz_listing {     /* -l's totals */
+		uint64_t in, out, header_bytes;
+		bool shown_header;
+	} listing;
 };
 
 /* Raise the exit status to severity (EXIT_WARN or EXIT_ERR). */
@@ -41,6 +45,11 @@ struct gz_header {
 };
 /* Parse the header at buf[0..n): 1 done, 0 more bytes needed, -1 not a gzip header. */
 int gz_header_parse(const uint8_t *buf, size_t n, struct gz_header *h);
+
+/* list.c: -l of one input (read to its end), then the totals line. */
+void gz_list(struct gz_cli *c, int fd, const char *in_name, const char *out_name,
+	     const struct stat *st);
+void gz_list_totals(struct gz_cli *c, int nargs);
 
 /* gzip_file.c: one input. */
 void gz_do_stdin(struct gz_cli *c);

@@ -24,6 +24,8 @@ static void gzip_usage(FILE *f)
 		"  -c, --stdout         write to standard output, keep input files\n"
 		"  -d, --decompress     decompress\n"
 		"  -t, --test           test compressed files\n"
+		"  -l, --list           list compressed sizes, sizes, ratios and names (-v: the\n"
+		"                       CRC and date too), as gzip -l\n"
 		"  -f, --force          overwrite outputs; compress links, .gz files, to a tty\n"
 		"  -k, --keep           keep input files\n"
 		"  -o, --output FILE    write to FILE (one input only; the input is kept)\n"
@@ -60,6 +62,7 @@ int cmd_gzip(int argc, char **argv)
 		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
 		{ "decompress", no_argument, NULL, 'd' },  { "uncompress", no_argument, NULL, 'd' },
 		{ "test", no_argument, NULL, 't' },        { "force", no_argument, NULL, 'f' },
+		{ "list", no_argument, NULL, 'l' },
 		{ "keep", no_argument, NULL, 'k' },        { "output", required_argument, NULL, 'o' },
 		{ "fast", no_argument, NULL, OPT_FAST },   { "best", no_argument, NULL, OPT_BEST },
 		{ "blocksize", required_argument, NULL, 'b' },
@@ -77,7 +80,7 @@ int cmd_gzip(int argc, char **argv)
 	int ch;
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "cdtfko:123456789b:inNmMTS:p:vqRVh", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "cdtlfko:123456789b:inNmMTS:p:vqRVh", longs, NULL)) != -1) {
 		char *end;
 		int dev = cli_device_option(&c.dev, ch, optarg);
 		if (dev < 0)
@@ -88,6 +91,7 @@ int cmd_gzip(int argc, char **argv)
 		case 'c': c.to_stdout = true; break;
 		case 'd': c.decompress = true; break;
 		case 't': c.test = true; break;
+		case 'l': c.list = true; break;
 		case 'f': c.force = true; break;
 		case 'k': c.keep = true; break;
 		case 'o': c.output = optarg; break;
@@ -140,10 +144,12 @@ int cmd_gzip(int argc, char **argv)
 		}
 	}
 	int nfiles = argc - optind;
-	if (c.output && (nfiles > 1 || c.to_stdout || c.test)) {
-		msg("-o takes exactly one input and excludes -c and -t");
+	if (c.output && (nfiles > 1 || c.to_stdout || c.test || c.list)) {
+		msg("-o takes exactly one input and excludes -c, -t and -l");
 		return EXIT_ERR;
 	}
+	if (c.list) /* as gzip: a test that reports */
+		c.test = true;
 	if (c.test)
 		c.decompress = true;
 	/* gzip's defaults: compressing stores the name and time, -d restores neither */
@@ -151,7 +157,7 @@ int cmd_gzip(int argc, char **argv)
 		c.no_name = c.decompress;
 	if (c.no_time < 0)
 		c.no_time = c.decompress;
-	if (cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
+	if (!c.list && cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
 		return EXIT_ERR;
 	signals_install();
 
@@ -163,6 +169,8 @@ int cmd_gzip(int argc, char **argv)
 		else
 			gz_do_file(&c, argv[i]);
 	}
+	if (c.list)
+		gz_list_totals(&c, nfiles);
 	ory_runtime_destroy(c.rt);
 	return c.status;
 }

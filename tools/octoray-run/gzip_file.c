@@ -114,6 +114,12 @@ void gz_do_stdin(struct gz_cli *c)
 		msg("stdout: %s", strerror(EBADF));
 		return gz_note(c, EXIT_ERR);
 	}
+	if (c->list) { /* gzip's name for standard input here */
+		struct stat st;
+		if (fstat(STDIN_FILENO, &st) < 0)
+			memset(&st, 0, sizeof(st));
+		return gz_list(c, STDIN_FILENO, "stdin", "stdout", &st);
+	}
 	if (reading && !c->force && isatty(STDIN_FILENO)) {
 		msg("compressed data not read from a terminal. Use -f to force decompression.");
 		gz_note(c, EXIT_ERR);
@@ -271,6 +277,41 @@ static struct timespec *stored_name_and_time(const struct gz_cli *c, int fd, cha
 	return t;
 }
 
+/* The output's name, by gzip's rules, into out: -o's, the input's without its suffix (-d), or
+ * with one (compressing); for -t and -l the name -l shows. False when the file is skipped:
+ * said (unless -q or -r, or always with -v) and, for an unknown suffix, a warning. */
+static bool output_name(struct gz_cli *c, const char *path, bool reading, char *out, size_t len)
+{
+	bool say = c->verbose || (!c->recursive && !c->quiet);
+	if (c->output) {
+		snprintf(out, len, "%s", c->output);
+		return true;
+	}
+	if (reading) {
+		if (gz_plain_name(c, path, out, len))
+			return true;
+		if (c->test && !c->recursive) { /* nothing is written: any name is fine */
+			snprintf(out, len, "%s", path);
+			return true;
+		}
+		if (say)
+			gz_warn(c, "%s: unknown suffix -- ignored", path);
+		return false;
+	}
+	const char *sfx = gz_suffix_of(c, path);
+	if (sfx && !c->force) { /* not a warning, in gzip */
+		if (say)
+			msg("%s already has %s suffix -- unchanged", path, sfx);
+		return false;
+	}
+	if (snprintf(out, len, "%s%s", path, c->suffix) >= (int)len) {
+		msg("%s: file name too long", path);
+		gz_note(c, EXIT_ERR);
+		return false;
+	}
+	return true;
+}
+
 void gz_do_file(struct gz_cli *c, const char *arg)
 {
 	const char *path = arg;
@@ -319,31 +360,11 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 		msg("stdout: %s", strerror(EBADF));
 		return gz_note(c, EXIT_ERR);
 	}
-	if (to_file) {
-		if (c->output) {
-			snprintf(out_path, sizeof(out_path), "%s", c->output);
-		} else if (reading) {
-			if (!gz_plain_name(c, path, out_path, sizeof(out_path))) {
-				/* gzip's rule: said (and a warning) unless -q or -r; -v always says */
-				if (c->verbose || (!c->recursive && !c->quiet))
-					gz_warn(c, "%s: unknown suffix -- ignored", path);
-				return;
-			}
-		} else {
-			const char *sfx = gz_suffix_of(c, path);
-			if (sfx && !c->force) { /* gzip: said unless -q or -r, and not a warning */
-				if (c->verbose || (!c->recursive && !c->quiet))
-					msg("%s already has %s suffix -- unchanged", path, sfx);
-				return;
-			}
-			if (snprintf(out_path, sizeof(out_path), "%s%s", path, c->suffix) >=
-			    (int)sizeof(out_path)) {
-				msg("%s: file name too long", path);
-				return gz_note(c, EXIT_ERR);
-			}
-		}
+	if ((to_file || c->test) && !output_name(c, path, reading, out_path, sizeof(out_path)))
+		return;
+	if (to_file)
 		out_name = out_path;
-	} else if (!reading && !c->force && isatty(STDOUT_FILENO)) {
+	else if (!reading && !c->force && isatty(STDOUT_FILENO)) {
 		msg("compressed data not written to a terminal. Use -f to force compression.");
 		return gz_note(c, EXIT_ERR);
 	}
@@ -351,6 +372,11 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 	int in_fd = open_input(c, path, &st, follow);
 	if (in_fd < 0)
 		return;
+	if (c->list) {
+		gz_list(c, in_fd, path, out_path, &st);
+		close(in_fd);
+		return;
+	}
 	struct timespec stored_time, *restore = NULL;
 	if (reading && to_file && !c->output && (!c->no_name || !c->no_time))
 		restore = stored_name_and_time(c, in_fd, out_path, sizeof(out_path), &stored_time);
