@@ -75,8 +75,37 @@ static inline void side_free(struct side *s)
 	free(s->files);
 }
 
-/* What side_compare compares. */
-enum { SAME_STATUS = 1, SAME_MESSAGES = 2, SAME_FILES = 4, SAME_STDOUT = 8 };
+/* What side_compare compares. The _SET variants sort the lines first: with -r, gzip goes
+ * through a directory in readdir's order, octoray-run in name order. */
+enum {
+	SAME_STATUS = 1,
+	SAME_MESSAGES = 2,
+	SAME_FILES = 4,
+	SAME_STDOUT = 8,
+	SAME_MESSAGE_SET = 16,
+	SAME_STDOUT_SET = 32,
+};
+
+static inline int side_line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* text's lines, sorted (caller frees). */
+static inline char *side_sorted(const char *text)
+{
+	char *copy = strdup(text), *res = calloc(1, strlen(text) + 2), *save = NULL;
+	char **lines = calloc(strlen(text) + 1, sizeof(*lines));
+	size_t n = 0;
+	for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		lines[n++] = l;
+	qsort(lines, n, sizeof(*lines), side_line_cmp);
+	for (size_t i = 0; i < n; i++)
+		strcat(strcat(res, lines[i]), "\n");
+	free(lines);
+	free(copy);
+	return res;
+}
 
 /* The same setup and arguments for both tools, in fresh directories (gnuN, oryN): what `same`
  * asks must be GNU gzip's. `what` names the case in failure messages. */
@@ -98,6 +127,14 @@ static inline void side_compare(const char *what, const char *setup, const char 
 		cr_expect_str_eq(os.files, gs.files, "%s: files left differ from gzip's", what);
 	if (same & SAME_STDOUT)
 		cr_expect_str_eq(os.out, gs.out, "%s: stdout differs from gzip's", what);
+	if (same & (SAME_MESSAGE_SET | SAME_STDOUT_SET)) {
+		bool err = same & SAME_MESSAGE_SET;
+		char *o = side_sorted(err ? os.err : os.out), *g = side_sorted(err ? gs.err : gs.out);
+		cr_expect_str_eq(o, g, "%s: %s lines differ from gzip's", what,
+				 err ? "stderr" : "stdout");
+		free(o);
+		free(g);
+	}
 	side_free(&gs);
 	side_free(&os);
 }

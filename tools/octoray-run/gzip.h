@@ -21,6 +21,19 @@ struct gz_cli {
 	} listing;
 };
 
+/* Are inputs only read (-c, -t, -l, -o), not replaced by the output? */
+static inline bool gz_reads_only(const struct gz_cli *c)
+{
+	return c->to_stdout || c->test || c->output;
+}
+
+/* May a symlink be followed to an input or a directory? As gzip: with -f, or when the input
+ * is only read. */
+static inline bool gz_follows_links(const struct gz_cli *c)
+{
+	return c->force || gz_reads_only(c);
+}
+
 /* Raise the exit status to severity (EXIT_WARN or EXIT_ERR). */
 void gz_note(struct gz_cli *c, int severity);
 /* A warning: printed unless -q; status 2. */
@@ -50,6 +63,9 @@ int gz_header_parse(const uint8_t *buf, size_t n, struct gz_header *h);
 void gz_list(struct gz_cli *c, int fd, const char *in_name, const char *out_name,
 	     const struct stat *st);
 void gz_list_totals(struct gz_cli *c, int nargs);
+
+/* recurse.c: -r on a directory (st: what lstat/stat said about it). */
+void gz_do_dir(struct gz_cli *c, const char *path, const struct stat *st);
 
 /* gzip_file.c: one input. */
 void gz_do_stdin(struct gz_cli *c);

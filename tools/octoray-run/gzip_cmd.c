@@ -29,6 +29,7 @@ static void gzip_usage(FILE *f)
 		"  -f, --force          overwrite outputs; compress links, .gz files, to a tty\n"
 		"  -k, --keep           keep input files\n"
 		"  -o, --output FILE    write to FILE (one input only; the input is kept)\n"
+		"  -r, --recursive      walk into directories (symlinks only with -f)\n"
 		"  -1 .. -9             level: 1-3 ISA-L, 4-9 libdeflate (default 6)\n"
 		"      --fast, --best   -1, -9\n"
 		"  -b, --blocksize KiB  chunk size (default 1024, 32 .. 65536)\n"
@@ -62,7 +63,7 @@ int cmd_gzip(int argc, char **argv)
 		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
 		{ "decompress", no_argument, NULL, 'd' },  { "uncompress", no_argument, NULL, 'd' },
 		{ "test", no_argument, NULL, 't' },        { "force", no_argument, NULL, 'f' },
-		{ "list", no_argument, NULL, 'l' },
+		{ "list", no_argument, NULL, 'l' },        { "recursive", no_argument, NULL, 'r' },
 		{ "keep", no_argument, NULL, 'k' },        { "output", required_argument, NULL, 'o' },
 		{ "fast", no_argument, NULL, OPT_FAST },   { "best", no_argument, NULL, OPT_BEST },
 		{ "blocksize", required_argument, NULL, 'b' },
@@ -80,7 +81,7 @@ int cmd_gzip(int argc, char **argv)
 	int ch;
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "cdtlfko:123456789b:inNmMTS:p:vqRVh", longs, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "cdtlfko:r123456789b:inNmMTS:p:vqRVh", longs, NULL)) != -1) {
 		char *end;
 		int dev = cli_device_option(&c.dev, ch, optarg);
 		if (dev < 0)
@@ -95,6 +96,7 @@ int cmd_gzip(int argc, char **argv)
 		case 'f': c.force = true; break;
 		case 'k': c.keep = true; break;
 		case 'o': c.output = optarg; break;
+		case 'r': c.recursive = true; break;
 		case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8':
 		case '9': c.level = ch - '0'; break;
 		case OPT_FAST: c.level = 1; break;
@@ -144,8 +146,8 @@ int cmd_gzip(int argc, char **argv)
 		}
 	}
 	int nfiles = argc - optind;
-	if (c.output && (nfiles > 1 || c.to_stdout || c.test || c.list)) {
-		msg("-o takes exactly one input and excludes -c, -t and -l");
+	if (c.output && (nfiles > 1 || c.to_stdout || c.test || c.list || c.recursive)) {
+		msg("-o takes exactly one input and excludes -c, -t, -l and -r");
 		return EXIT_ERR;
 	}
 	if (c.list) /* as gzip: a test that reports */

@@ -318,9 +318,9 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 	char found[4096];
 	bool reading = c->decompress || c->test;
 	/* In place: the input is replaced by the output, so gzip's refusals apply. An input that
-	 * is only read (-c, -t, -o) may be anything readable, through a symlink too. */
-	bool in_place = !c->to_stdout && !c->test && !c->output;
-	bool follow = c->force || !in_place;
+	 * is only read may be anything readable, through a symlink too. */
+	bool in_place = !gz_reads_only(c);
+	bool follow = gz_follows_links(c);
 	struct stat st;
 	if (lstat(path, &st) < 0) {
 		if (errno != ENOENT || !c->decompress || gz_suffix_of(c, arg)) {
@@ -348,8 +348,11 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 			return gz_note(c, EXIT_ERR);
 		}
 	}
-	if (S_ISDIR(st.st_mode))
+	if (S_ISDIR(st.st_mode)) {
+		if (c->recursive)
+			return gz_do_dir(c, path, &st);
 		return gz_warn(c, "%s is a directory -- ignored", path);
+	}
 	if (in_place && refused(c, path, &st))
 		return;
 
