@@ -16,6 +16,9 @@ extern const char *prog;
 
 /* "octoray-run: " + message + newline on stderr. */
 void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last message msg() printed since msg_forget() (without prefix and newline), or "". */
+const char *msg_last(void);
+void msg_forget(void);
 
 int cmd_gzip(int argc, char **argv);
 int cmd_cnv(int argc, char **argv);

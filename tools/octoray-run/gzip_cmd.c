@@ -45,6 +45,8 @@ static void gzip_usage(FILE *f)
 		"  -R, --rsyncable      refused: chunk boundaries follow the chunk size\n"
 		CLI_DEVICE_HELP
 		"  -v, --verbose        per-file ratio, devices used, MB/s\n"
+		"      --stats-json FILE  what -v says, as JSON in FILE when the run ends\n"
+		"                       ('-': standard error)\n"
 		"      --progress       progress meter on stderr even for short runs\n"
 		"  -q, --quiet          no warnings\n"
 		"  -V, --version\n"
@@ -58,7 +60,8 @@ int cmd_gzip(int argc, char **argv)
 		.dev = { .spec = "all", .chunk_kib = 1024 }, .level = 6, .suffix = ".gz",
 		.no_name = -1, .no_time = -1,
 	};
-	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS, OPT_SYNCHRONOUS };
+	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS, OPT_SYNCHRONOUS, OPT_STATS_JSON };
+	const char *stats_json = NULL;
 	static const struct option longs[] = {
 		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
 		{ "decompress", no_argument, NULL, 'd' },  { "uncompress", no_argument, NULL, 'd' },
@@ -74,6 +77,7 @@ int cmd_gzip(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },     { "quiet", no_argument, NULL, 'q' },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
 		{ "synchronous", no_argument, NULL, OPT_SYNCHRONOUS },
+		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
 		{ "rsyncable", no_argument, NULL, 'R' },  { "version", no_argument, NULL, 'V' },
 		CLI_DEVICE_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
@@ -130,6 +134,7 @@ int cmd_gzip(int argc, char **argv)
 		case 'q': c.quiet = true; c.verbose = false; break;
 		case OPT_PROGRESS: c.progress = true; break;
 		case OPT_SYNCHRONOUS: break; /* what outfile_commit always does */
+		case OPT_STATS_JSON: stats_json = optarg; break;
 		case 'R':
 			msg("--rsyncable is not supported: chunk boundaries follow the chunk size, "
 			    "not the content");
@@ -150,6 +155,10 @@ int cmd_gzip(int argc, char **argv)
 		msg("-o takes exactly one input and excludes -c, -t, -l and -r");
 		return EXIT_ERR;
 	}
+	if (c.list && stats_json) {
+		msg("--stats-json does not apply to -l");
+		return EXIT_ERR;
+	}
 	if (c.list) /* as gzip: a test that reports */
 		c.test = true;
 	if (c.test)
@@ -159,6 +168,8 @@ int cmd_gzip(int argc, char **argv)
 		c.no_name = c.decompress;
 	if (c.no_time < 0)
 		c.no_time = c.decompress;
+	if (stats_json && !(c.json = stats_json_open(stats_json)))
+		return EXIT_ERR;
 	if (!c.list && cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
 		return EXIT_ERR;
 	signals_install();
@@ -173,6 +184,8 @@ int cmd_gzip(int argc, char **argv)
 	}
 	if (c.list)
 		gz_list_totals(&c, nfiles);
+	if (c.json && stats_json_close(c.json, &c) < 0)
+		c.status = EXIT_ERR;
 	ory_runtime_destroy(c.rt);
 	return c.status;
 }

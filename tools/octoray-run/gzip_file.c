@@ -3,8 +3,7 @@
  * the output's name, the job, and removing the input only once the output is safe. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
-#include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,97 +12,7 @@
 
 #include "gzip.h"
 
-void gz_note(struct gz_cli *c, int severity)
-{
-	if (severity == EXIT_ERR)
-		c->status = EXIT_ERR;
-	else if (severity == EXIT_WARN && c->status == EXIT_OK)
-		c->status = EXIT_WARN;
-}
-
-void gz_warn(struct gz_cli *c, const char *fmt, ...)
-{
-	if (!c->quiet) {
-		va_list ap;
-		va_start(ap, fmt);
-		fprintf(stderr, "%s: ", prog);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-		va_end(ap);
-	}
-	gz_note(c, EXIT_WARN);
-}
-
-/* One line about the failed job, naming the side that failed. */
-static void job_error(struct gz_cli *c, const char *in_name, const char *out_name, int rc)
-{
-	const char *why = ory_runtime_errmsg(c->rt);
-	if (!why[0])
-		why = ory_strerror(rc);
-	const char *who = ory_runtime_error_origin(c->rt) == ORY_ORIGIN_OUTPUT ? out_name : in_name;
-	msg("%s: %s", who, why);
-	gz_note(c, EXIT_ERR);
-}
-
-static void report(struct gz_cli *c, const char *name, const struct ory_job_stats *st)
-{
-	double ratio = st->bytes_in ? (double)st->bytes_out / (double)st->bytes_in : 0;
-	fprintf(stderr, "%s: %.1f MB/s, ratio %.4f (%llu -> %llu bytes), %.3f s, %u device%s:",
-		name, st->seconds > 0 ? (double)st->bytes_in / st->seconds / 1e6 : 0, ratio,
-		(unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out, st->seconds,
-		ory_runtime_device_count(c->rt), ory_runtime_device_count(c->rt) == 1 ? "" : "s");
-	cli_device_report(c->rt);
-	if (st->retries)
-		fprintf(stderr, ", %llu retries", (unsigned long long)st->retries);
-	fputc('\n', stderr);
-}
-
-/* Run the job for one input: in_fd -> out_fd (-1 for a test). Returns the library's code. */
-static int run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name,
-		   const struct stat *st, struct ory_job_stats *stats, bool *garbage)
-{
-	struct progress prog_meter = {
-		.enabled = c->progress || (!c->quiet && isatty(STDERR_FILENO)),
-		.forced = c->progress,
-	};
-	progress_start(&prog_meter, st && S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0);
-	signals_track_input(name ? name : "stdin");
-	int rc;
-	*garbage = false;
-	stats->struct_size = sizeof(*stats);
-	if (c->decompress || c->test) {
-		struct ory_gunzip_opts o;
-		ory_gunzip_opts_init(&o);
-		o.progress = progress_update;
-		o.progress_arg = &prog_meter;
-		struct ory_gunzip_result res = { .struct_size = sizeof(res) };
-		rc = ory_gunzip_fd(c->rt, in_fd, out_fd, &o, &res);
-		*garbage = res.trailing_garbage;
-		stats->bytes_in = res.bytes_in;
-		stats->bytes_out = res.bytes_out;
-	} else {
-		struct ory_gzip_opts o;
-		ory_gzip_opts_init(&o);
-		o.level = c->level;
-		o.independent = c->independent;
-		char base[4096];
-		if (name && !c->no_name) {
-			snprintf(base, sizeof(base), "%s", name);
-			o.name = basename(base);
-		}
-		/* as gzip since 1.10: a pipe or device has no time worth keeping */
-		if (!c->no_time && st && S_ISREG(st->st_mode))
-			o.mtime = (uint32_t)st->st_mtim.tv_sec;
-		o.progress = progress_update;
-		o.progress_arg = &prog_meter;
-		rc = ory_gzip_fd(c->rt, in_fd, out_fd, &o, stats);
-	}
-	signals_track_input(NULL);
-	progress_end(&prog_meter);
-	return rc;
-}
-
-void gz_do_stdin(struct gz_cli *c)
+static void do_stdin(struct gz_cli *c)
 {
 	bool reading = c->decompress || c->test;
 	if (stdfd_closed(STDIN_FILENO)) {
@@ -148,7 +57,8 @@ void gz_do_stdin(struct gz_cli *c)
 	bool garbage;
 	if (fstat(STDIN_FILENO, &in_st) < 0)
 		memset(&in_st, 0, sizeof(in_st));
-	int rc = run_job(c, STDIN_FILENO, out_fd, NULL, &in_st, &st, &garbage);
+	gz_result_output(c, c->test ? NULL : out_name);
+	int rc = gz_run_job(c, STDIN_FILENO, out_fd, NULL, &in_st, &st, &garbage);
 	if (rc == 0 && c->output && !c->test) {
 		rc = outfile_commit(&of, NULL, NULL, c->force);
 		if (rc < 0) {
@@ -160,11 +70,19 @@ void gz_do_stdin(struct gz_cli *c)
 		outfile_abort(&of);
 	}
 	if (rc < 0)
-		return job_error(c, "stdin", out_name, rc);
+		return gz_job_error(c, "stdin", out_name, rc);
 	if (garbage)
 		gz_warn(c, "%s: decompression OK, trailing garbage ignored", "stdin");
 	if (c->verbose && !reading)
-		report(c, "stdin", &st);
+		gz_report(c, "stdin", &st);
+}
+
+void gz_do_stdin(struct gz_cli *c)
+{
+	struct gz_result r;
+	struct gz_result *up = gz_result_begin(c, &r, "stdin");
+	do_stdin(c);
+	gz_result_end(c, &r, up);
 }
 
 /* Would gzip refuse to replace this file? Then say why, in gzip's words, and return true. */
@@ -312,48 +230,15 @@ static bool output_name(struct gz_cli *c, const char *path, bool reading, char *
 	return true;
 }
 
-void gz_do_file(struct gz_cli *c, const char *arg)
+/* One input that is not a directory, lstat/stat'ed into *st: the checks, its job, and
+ * removing it once the output is safe. */
+static void do_input(struct gz_cli *c, const char *path, const struct stat *st_in)
 {
-	const char *path = arg;
-	char found[4096];
 	bool reading = c->decompress || c->test;
+	struct stat st = *st_in;
 	/* In place: the input is replaced by the output, so gzip's refusals apply. An input that
 	 * is only read may be anything readable, through a symlink too. */
-	bool in_place = !gz_reads_only(c);
-	bool follow = gz_follows_links(c);
-	struct stat st;
-	if (lstat(path, &st) < 0) {
-		if (errno != ENOENT || !c->decompress || gz_suffix_of(c, arg)) {
-			msg("%s: %s", path, strerror(errno));
-			return gz_note(c, EXIT_ERR);
-		}
-		/* gzip -d FILE means FILE.gz (or .z, -z, .Z) when FILE does not exist */
-		if (!gz_find_compressed(c, arg, found, sizeof(found))) {
-			msg("%s%s: %s", arg, c->suffix, strerror(ENOENT));
-			return gz_note(c, EXIT_ERR);
-		}
-		path = found;
-		if (lstat(path, &st) < 0) {
-			msg("%s: %s", path, strerror(errno));
-			return gz_note(c, EXIT_ERR);
-		}
-	}
-	if (S_ISLNK(st.st_mode)) {
-		if (!follow) { /* gzip's words: it opens with O_NOFOLLOW */
-			msg("%s: %s", path, strerror(ELOOP));
-			return gz_note(c, EXIT_ERR);
-		}
-		if (stat(path, &st) < 0) {
-			msg("%s: %s", path, strerror(errno));
-			return gz_note(c, EXIT_ERR);
-		}
-	}
-	if (S_ISDIR(st.st_mode)) {
-		if (c->recursive)
-			return gz_do_dir(c, path, &st);
-		return gz_warn(c, "%s is a directory -- ignored", path);
-	}
-	if (in_place && refused(c, path, &st))
+	if (!gz_reads_only(c) && refused(c, path, &st))
 		return;
 
 	char out_path[4096];
@@ -372,7 +257,7 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 		return gz_note(c, EXIT_ERR);
 	}
 
-	int in_fd = open_input(c, path, &st, follow);
+	int in_fd = open_input(c, path, &st, gz_follows_links(c));
 	if (in_fd < 0)
 		return;
 	if (c->list) {
@@ -383,6 +268,7 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 	struct timespec stored_time, *restore = NULL;
 	if (reading && to_file && !c->output && (!c->no_name || !c->no_time))
 		restore = stored_name_and_time(c, in_fd, out_path, sizeof(out_path), &stored_time);
+	gz_result_output(c, c->test ? NULL : out_name);
 
 	struct outfile of;
 	int out_fd = c->test ? -1 : STDOUT_FILENO;
@@ -400,15 +286,15 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 		out_fd = of.fd;
 	}
 
-	struct ory_job_stats js = { .struct_size = sizeof(js) };
+	struct ory_job_stats js;
 	bool garbage;
-	int rc = run_job(c, in_fd, out_fd, path, &st, &js, &garbage);
+	int rc = gz_run_job(c, in_fd, out_fd, path, &st, &js, &garbage);
 	int changed = rc == 0 && !reading ? changed_while_read(in_fd, &st, js.bytes_in) : 0;
 	close(in_fd);
 	if (rc < 0) {
 		if (to_file)
 			outfile_abort(&of);
-		return job_error(c, path, out_name, rc);
+		return gz_job_error(c, path, out_name, rc);
 	}
 	if (changed) /* as gzip, the output stays: it is what was read */
 		gz_warn(c, changed > 1 ? "%s: file size changed while zipping"
@@ -441,8 +327,73 @@ void gz_do_file(struct gz_cli *c, const char *arg)
 					out_path);
 			fputc('\n', stderr);
 			if (!reading)
-				report(c, path, &js);
+				gz_report(c, path, &js);
 		}
 	}
 }
 
+/* -d of a name that does not exist: gzip's FILE.gz (or .z, -z, .Z). A heap copy, or NULL
+ * after a message. */
+static char *compressed_twin(struct gz_cli *c, const char *arg, int err)
+{
+	char *found = malloc(PATH_MAX);
+	if (err == ENOENT && c->decompress && !gz_suffix_of(c, arg) && found &&
+	    gz_find_compressed(c, arg, found, PATH_MAX))
+		return found;
+	free(found);
+	if (err == ENOENT && c->decompress && !gz_suffix_of(c, arg))
+		msg("%s%s: %s", arg, c->suffix, strerror(ENOENT));
+	else
+		msg("%s: %s", arg, strerror(err));
+	gz_note(c, EXIT_ERR);
+	return NULL;
+}
+
+/* What is at `arg`: a directory goes to -r, anything else to do_input. This is the frame -r
+ * recurses through, so it keeps little on the stack. */
+static void handle(struct gz_cli *c, const char *arg)
+{
+	const char *path = arg;
+	char *found = NULL;
+	struct stat st;
+	if (lstat(path, &st) < 0) {
+		if (!(found = compressed_twin(c, arg, errno)))
+			return;
+		path = found;
+		if (lstat(path, &st) < 0) {
+			msg("%s: %s", path, strerror(errno));
+			gz_note(c, EXIT_ERR);
+			goto out;
+		}
+	}
+	if (S_ISLNK(st.st_mode)) {
+		if (!gz_follows_links(c)) { /* gzip's words: it opens with O_NOFOLLOW */
+			msg("%s: %s", path, strerror(ELOOP));
+			gz_note(c, EXIT_ERR);
+			goto out;
+		}
+		if (stat(path, &st) < 0) {
+			msg("%s: %s", path, strerror(errno));
+			gz_note(c, EXIT_ERR);
+			goto out;
+		}
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		do_input(c, path, &st);
+	} else if (c->recursive) {
+		c->cur->walked = true;
+		gz_do_dir(c, path, &st);
+	} else {
+		gz_warn(c, "%s is a directory -- ignored", path);
+	}
+out:
+	free(found);
+}
+
+void gz_do_file(struct gz_cli *c, const char *arg)
+{
+	struct gz_result r;
+	struct gz_result *up = gz_result_begin(c, &r, arg);
+	handle(c, arg);
+	gz_result_end(c, &r, up);
+}

@@ -9,14 +9,25 @@
 
 const char *prog = "octoray-run";
 
+static char last[4096 + 256];
+
 void msg(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(last, sizeof(last), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "%s: %s\n", prog, last);
+}
+
+const char *msg_last(void)
+{
+	return last;
+}
+
+void msg_forget(void)
+{
+	last[0] = 0;
 }
 
 static void usage(FILE *f)

@@ -94,11 +94,11 @@ void gz_do_dir(struct gz_cli *c, const char *path, const struct stat *st)
 	walking = &here;
 	size_t len = strlen(path);
 	bool slash = len && path[len - 1] == '/';
+	char *child = malloc(PATH_MAX); /* on the heap: a deep tree recurses through here */
 	for (size_t i = 0; i < n; i++) {
-		char child[PATH_MAX];
-		if (snprintf(child, sizeof(child), "%s%s%s", path, slash ? "" : "/", names[i]) >=
-		    (int)sizeof(child)) {
-			msg("%s/%s: pathname too long", path, names[i]);
+		if (!child || snprintf(child, PATH_MAX, "%s%s%s", path, slash ? "" : "/",
+				       names[i]) >= PATH_MAX) {
+			msg("%s/%s: %s", path, names[i], child ? "pathname too long" : strerror(ENOMEM));
 			gz_note(c, EXIT_ERR);
 		} else {
 			gz_do_file(c, child);
@@ -106,5 +106,6 @@ void gz_do_dir(struct gz_cli *c, const char *path, const struct stat *st)
 		free(names[i]);
 	}
 	walking = here.up;
+	free(child);
 	free(names);
 }
