@@ -45,8 +45,9 @@ static void gzip_usage(FILE *f)
 		"  -R, --rsyncable      refused: chunk boundaries follow the chunk size\n"
 		CLI_DEVICE_HELP
 		"  -v, --verbose        per-file ratio, devices used, MB/s\n"
-		"      --stats-json FILE  what -v says, as JSON in FILE when the run ends\n"
-		"                       ('-': standard error)\n"
+		"      --stats-json FILE\n"
+		"                       what -v says, as JSON in FILE when the run ends ('-':\n"
+		"                       standard error)\n"
 		"      --progress       progress meter on stderr even for short runs\n"
 		"  -q, --quiet          no warnings\n"
 		"  -V, --version\n"
