@@ -35,8 +35,8 @@ _octoray_run()
 		# one item of a SPEC: after a '+', complete the next item
 		local head= item=$cur
 		[[ $cur == *+* ]] && head=${cur%+*}+ && item=${cur##*+}
-		COMPREPLY=($(compgen -P "$head" -W "all cpu cpu: xrt xrt: sim: fault:cpu: fault:sim:" \
-			-- "$item"))
+		local kinds="all cpu cpu: xrt xrt: sim: fault:cpu: fault:sim:"
+		COMPREPLY=($(compgen -P "$head" -W "$kinds" -- "$item"))
 		[[ ${COMPREPLY[0]} == *: ]] && { compopt -o nospace 2>/dev/null || :; }
 		return
 		;;
@@ -72,12 +72,12 @@ _octoray_run()
 	case $cmd in
 	gzip)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "-c --stdout -d --decompress -t --test -l --list
-				-f --force -k --keep -o --output -r --recursive -1 -2 -3 -4 -5 -6 -7
-				-8 -9 --fast --best -b --blocksize -i --independent -n --no-name -N
-				--name -T --no-time -M --time -S --suffix --synchronous -v --verbose
-				--stats-json --progress -q --quiet -V --version -h --help $devopts" \
-				-- "$cur"))
+			local opts="-c --stdout -d --decompress -t --test -l --list -f --force -k
+				--keep -o --output -r --recursive -1 -2 -3 -4 -5 -6 -7 -8 -9 --fast
+				--best -b --blocksize -i --independent -n --no-name -N --name -T
+				--no-time -M --time -S --suffix --synchronous -v --verbose
+				--stats-json --progress -q --quiet -V --version -h --help $devopts"
+			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 			return
 		fi
 		# reading compressed files: only what gzip -d would take (and directories, for -r)
@@ -93,8 +93,9 @@ _octoray_run()
 		;;
 	cnv)
 		if [[ $cur == -* ]]; then
-			COMPREPLY=($(compgen -W "--model --weights --raw --batch --format -o --output
-				-f --force -v --verbose -q --quiet -h --help $devopts" -- "$cur"))
+			local opts="--model --weights --raw --batch --format -o --output -f --force
+				-v --verbose -q --quiet -h --help $devopts"
+			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 			return
 		fi
 		_octoray_run_files "$cur"

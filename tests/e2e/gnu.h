@@ -119,8 +119,8 @@ static inline void side_compare(const char *what, const char *setup, const char 
 	side_run(g, setup, "gzip", args, &gs);
 	side_run(o, setup, "ory", args, &os);
 	if (same & SAME_STATUS)
-		cr_expect_eq(os.rc, gs.rc, "%s: exit %d, gzip's %d (stderr: %s)", what, os.rc, gs.rc,
-			     os.err);
+		cr_expect_eq(os.rc, gs.rc, "%s: exit %d, gzip's %d (stderr: %s)", what, os.rc,
+			     gs.rc, os.err);
 	if (same & SAME_MESSAGES)
 		cr_expect_str_eq(os.err, gs.err, "%s: messages differ from gzip's", what);
 	if (same & SAME_FILES)
@@ -129,7 +129,8 @@ static inline void side_compare(const char *what, const char *setup, const char 
 		cr_expect_str_eq(os.out, gs.out, "%s: stdout differs from gzip's", what);
 	if (same & (SAME_MESSAGE_SET | SAME_STDOUT_SET)) {
 		bool err = same & SAME_MESSAGE_SET;
-		char *o = side_sorted(err ? os.err : os.out), *g = side_sorted(err ? gs.err : gs.out);
+		char *o = side_sorted(err ? os.err : os.out);
+		char *g = side_sorted(err ? gs.err : gs.out);
 		cr_expect_str_eq(o, g, "%s: %s lines differ from gzip's", what,
 				 err ? "stderr" : "stdout");
 		free(o);

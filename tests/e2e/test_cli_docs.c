@@ -44,7 +44,8 @@ Test(cli_docs, every_option_of_every_help_is_in_the_man_page)
 		"    for line in out.splitlines():\n"
 		"        m = re.match(r'\\s+(-[^ ].*?)(\\s{2,}|$)', line)\n"
 		"        if m:\n"
-		"            opts |= set(re.findall(r'(?<![\\w-])(--?[A-Za-z0-9][\\w-]*)', m.group(1)))\n"
+		"            opts |= set(re.findall(r'(?<![\\w-])(--?[A-Za-z0-9][\\w-]*)',\n"
+		"                                   m.group(1)))\n"
 		"    for o in sorted(opts):\n"
 		"        if not re.search(r'(?<![\\w-])' + re.escape(o) + r'(?![\\w-])', text):\n"
 		"            missing.append(' '.join(cmd + [o]))\n"
@@ -101,7 +102,8 @@ Test(cli_docs, bash_completes_commands_options_devices_and_files)
 	expect_completion("octoray-run cnv --fo", "--force\n--format\n");
 	expect_completion("octoray-run cnv --format j", "json\n");
 	expect_completion("octoray-run gzip --devices s", "sim:\n");
-	expect_completion("octoray-run gzip --devices cpu:2+f", "cpu:2+fault:cpu:\ncpu:2+fault:sim:\n");
+	expect_completion("octoray-run gzip --devices cpu:2+f",
+			  "cpu:2+fault:cpu:\ncpu:2+fault:sim:\n");
 	expect_completion("octoray-run gzip --fallback \"\"", "cpu\nnone\n");
 	expect_completion("octoray-run gzip -k \"\"", "a.gz\nb.txt\nc.TGZ\nsub\n");
 	expect_completion("octoray-run gzip -kd \"\"", "a.gz\nc.TGZ\nsub\n");

@@ -62,9 +62,11 @@ Test(cli_list, errors_are_gzips_and_the_rest_is_listed)
 Test(cli_list, standard_input_is_listed_as_gzip_does)
 {
 	make_setup();
-	cr_assert_eq(tu_sh("mkdir -p '%s/s' && cd '%s/s' && { %s; } >/dev/null 2>&1", dir, dir, setup),
+	cr_assert_eq(tu_sh("mkdir -p '%s/s' && cd '%s/s' && { %s; } >/dev/null 2>&1", dir, dir,
+			   setup),
 		     0);
-	cr_assert_eq(tu_sh("cd '%s/s' && gzip -lv < ours.gz > g1 && '%s' gzip -lv < ours.gz > o1 && "
+	cr_assert_eq(tu_sh("cd '%s/s' && gzip -lv < ours.gz > g1 && "
+			   "'%s' gzip -lv < ours.gz > o1 && "
 			   "cat pigz.gz | gzip -l > g2 && cat pigz.gz | '%s' gzip -l > o2",
 			   dir, ORY_CLI, ORY_CLI),
 		     0);
@@ -109,7 +111,8 @@ static uint64_t write_zeros_member(const char *path, uint64_t k)
 	put(&b, 17 - 1, 5);
 	put(&b, 18 - 4, 4);
 	/* code length code: 18 (runs of zeros) 1 bit, lengths 1 and 2 two bits each */
-	static const int order[19] = { 16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15 };
+	static const int order[19] = { 16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
+				       11, 4,  12, 3, 13, 2, 14, 1, 15 };
 	int cl[19] = { 0 };
 	cl[18] = 1;
 	cl[1] = 2;
@@ -181,7 +184,8 @@ Test(cli_list, a_member_over_4_gib_shows_its_true_length_as_gzip_1_12_does)
 	cr_expect_str_eq(out, want);
 	free(out);
 	/* and the file is a real gzip member of that many zeros */
-	cr_expect_eq(tu_sh("gzip -dc '%s' | head -c 100000000 | cmp -s -n 100000000 - /dev/zero", gz),
+	cr_expect_eq(tu_sh("gzip -dc '%s' | head -c 100000000 | cmp -s -n 100000000 - /dev/zero",
+			   gz),
 		     0);
 }
 

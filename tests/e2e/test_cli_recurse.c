@@ -39,7 +39,8 @@ Test(cli_recurse, symlinks_are_followed_only_with_force)
 {
 	expect_walk_like_gnu("-rf", TREE " && rm d/fifo", "-rf d");
 	/* a link back up: gzip -rf would walk d/loop/loop/... until the path is too long */
-	cr_assert_eq(tu_sh("cd '%s' && mkdir -p t/s && seq 100 > t/s/f && ln -s .. t/s/up", dir), 0);
+	cr_assert_eq(tu_sh("cd '%s' && mkdir -p t/s && seq 100 > t/s/f && ln -s .. t/s/up", dir),
+		     0);
 	int rc = cli_run(dir, NULL, "gzip", "-rfk", tu_path(dir, "t"), NULL);
 	cr_expect_eq(rc, 2, "status %d: %s", rc, cli_err(dir));
 	expect_err_contains(dir, "t/s/up: directory already being walked -- ignored");

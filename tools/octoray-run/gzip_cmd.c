@@ -86,7 +86,8 @@ int cmd_gzip(int argc, char **argv)
 	int ch;
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "cdtlfko:r123456789b:inNmMTS:p:vqRVh", longs, NULL)) != -1) {
+	const char *shorts = "cdtlfko:r123456789b:inNmMTS:p:vqRVh";
+	while ((ch = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
 		char *end;
 		int dev = cli_device_option(&c.dev, ch, optarg);
 		if (dev < 0)

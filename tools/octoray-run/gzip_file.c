@@ -134,7 +134,8 @@ static void fifo_mark_writer_seen(int fd)
 static int open_input(struct gz_cli *c, const char *path, const struct stat *st, bool follow)
 {
 	/* O_NONBLOCK: a FIFO without a writer opens (and reads as empty) instead of blocking */
-	int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+	int flags = O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+	int fd = open(path, flags);
 	if (fd < 0) {
 		msg("%s: %s", path, strerror(errno));
 		gz_note(c, EXIT_ERR);
@@ -164,7 +165,8 @@ static int changed_while_read(int fd, const struct stat *st, uint64_t bytes_in)
 	struct stat now;
 	if (fstat(fd, &now) < 0 || bytes_in != (uint64_t)st->st_size || now.st_size != st->st_size)
 		return 2;
-	return now.st_mtim.tv_sec != st->st_mtim.tv_sec || now.st_mtim.tv_nsec != st->st_mtim.tv_nsec;
+	return now.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+	       now.st_mtim.tv_nsec != st->st_mtim.tv_nsec;
 }
 
 /* -N and -M on -d: the name (unless -n) and time (unless -T) the first header stores. The name
@@ -322,9 +324,9 @@ static void do_input(struct gz_cli *c, const char *path, const struct stat *st_i
 			uint64_t packed = reading ? js.bytes_in : js.bytes_out;
 			double saved = plain ? 100.0 * (1.0 - (double)packed / (double)plain) : 0;
 			fprintf(stderr, "%s:\t%5.1f%%", path, saved);
+			const char *verb = c->keep || c->output ? "created" : "replaced with";
 			if (to_file)
-				fprintf(stderr, " -- %s %s", c->keep || c->output ? "created" : "replaced with",
-					out_path);
+				fprintf(stderr, " -- %s %s", verb, out_path);
 			fputc('\n', stderr);
 			if (!reading)
 				gz_report(c, path, &js);

@@ -116,7 +116,8 @@ static int scan(int fd, struct scan *s)
 	if (rc == 0 && hdr < 0)
 		s->error = "not in gzip format";
 	else if (rc == 0 && hdr == 0)
-		s->error = in.eof ? "unexpected end of file" : "corrupted input -- file name too large";
+		s->error = in.eof ? "unexpected end of file"
+				  : "corrupted input -- file name too large";
 	if (rc < 0 || s->error || inflateInit2(&in.z, 16 + MAX_WBITS) != Z_OK)
 		goto out;
 	for (bool more = true; more && rc == 0 && !s->error;) {

@@ -98,7 +98,8 @@ void gz_do_dir(struct gz_cli *c, const char *path, const struct stat *st)
 	for (size_t i = 0; i < n; i++) {
 		if (!child || snprintf(child, PATH_MAX, "%s%s%s", path, slash ? "" : "/",
 				       names[i]) >= PATH_MAX) {
-			msg("%s/%s: %s", path, names[i], child ? "pathname too long" : strerror(ENOMEM));
+			msg("%s/%s: %s", path, names[i],
+			    child ? "pathname too long" : strerror(ENOMEM));
 			gz_note(c, EXIT_ERR);
 		} else {
 			gz_do_file(c, child);

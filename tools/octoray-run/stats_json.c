@@ -149,8 +149,8 @@ void stats_json_add(struct stats_json *j, const struct gz_result *r, struct ory_
 		fprintf(f,
 			", \"bytes_in\": %llu, \"bytes_out\": %llu, \"seconds\": %.6f, "
 			"\"mb_per_s\": %.3f, \"ratio\": %.6f, \"chunks\": %llu, \"retries\": %llu",
-			(unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out, s->seconds,
-			s->seconds > 0 ? (double)s->bytes_in / s->seconds / 1e6 : 0.0,
+			(unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
+			s->seconds, s->seconds > 0 ? (double)s->bytes_in / s->seconds / 1e6 : 0.0,
 			plain ? (double)packed / (double)plain : 0.0, (unsigned long long)s->chunks,
 			(unsigned long long)s->retries);
 		if (r->compressed && rt)
@@ -215,8 +215,10 @@ int stats_json_close(struct stats_json *j, const struct gz_cli *c)
 		j->body = NULL;
 		fprintf(f, "{\"tool\": \"octoray-run\", \"version\": ");
 		str(f, ory_version());
-		fprintf(f, ", \"command\": \"gzip\", \"mode\": \"%s\", \"level\": %d, \"devices\": ",
-			c->test ? "test" : c->decompress ? "decompress" : "compress", c->level);
+		const char *mode = c->test ? "test" : c->decompress ? "decompress" : "compress";
+		fprintf(f, ", \"command\": \"gzip\", \"mode\": \"%s\", \"level\": %d, ", mode,
+			c->level);
+		fputs("\"devices\": ", f);
 		str(f, c->dev.spec);
 		fprintf(f, ", \"chunk_kib\": %zu,\n  \"files\": [%s%s],\n", c->dev.chunk_kib,
 			j->buf ? j->buf : "", j->files ? "\n  " : "");

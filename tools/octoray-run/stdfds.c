@@ -21,8 +21,8 @@ void stdfds_guard(void)
 			continue;
 		/* open() takes the lowest free number: fd, since those below are open */
 		int nfd = open("/dev/null", fd == STDIN_FILENO ? O_WRONLY : O_RDONLY);
-		if (nfd != fd)
-			_exit(EXIT_ERR); /* no /dev/null: nothing safe left to do, nowhere to say it */
+		if (nfd != fd) /* no /dev/null: nothing safe left to do, nowhere to say it */
+			_exit(EXIT_ERR);
 		closed[fd] = true;
 	}
 }
