@@ -4,11 +4,15 @@
 #define ORY_TEST_CLI_H
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -69,6 +73,40 @@ static inline char *cli_err(const char *dir)
 		cr_expect(nl_ && !nl_[1], "stderr is not one line: '%s'", e_);                \
 		free(e_);                                                                     \
 	} while (0)
+
+/* Start octoray-run with argv (argv[0] = ORY_CLI) in the background: stdin from in_fd (-1:
+ * inherited), stderr into dir/err. */
+static inline pid_t cli_spawn(int in_fd, char *const argv[])
+{
+	extern char **environ;
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	if (in_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in_fd, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, tu_path(dir, "err"), O_WRONLY | O_CREAT | O_TRUNC,
+					 0644);
+	pid_t pid;
+	cr_assert_eq(posix_spawn(&pid, ORY_CLI, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+/* Exit status of a cli_spawn'ed process, or 128 + the signal that killed it. */
+static inline int cli_wait(pid_t pid)
+{
+	int st;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Wait (up to 5 s) until a job's temporary output shows in `where`: the job is running. */
+static inline void cli_wait_for_temp(const char *where)
+{
+	for (int i = 0; i < 1000 && tu_count_hidden(where) == 0; i++)
+		usleep(5000);
+	cr_assert_eq(tu_count_hidden(where), 1, "no temporary output appeared: the job never ran");
+}
 
 static inline bool files_equal(const char *a, const char *b)
 {

@@ -16,6 +16,9 @@ extern const char *prog;
 
 /* "octoray-run: " + message + newline on stderr. */
 void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The last message msg() printed since msg_forget() (without prefix and newline), or "". */
+const char *msg_last(void);
+void msg_forget(void);
 
 int cmd_gzip(int argc, char **argv);
 int cmd_cnv(int argc, char **argv);
@@ -57,9 +60,28 @@ int cli_open_runtime(const struct cli_devices *d, bool verbose, bool quiet, stru
 /* " name=chunks(...)" for every device that did something, on stderr. */
 void cli_device_report(struct ory_runtime *rt);
 
+/* stdfds.c: standard descriptors the parent closed. */
+/* First thing in main: a closed 0, 1 or 2 gets a placeholder that fails every read and write
+ * with EBADF, so no file the CLI or the library opens takes its number. */
+void stdfds_guard(void);
+/* Was fd (0, 1 or 2) closed when the CLI started? */
+bool stdfd_closed(int fd);
+/* Flush and close stdout; on failure print why and return EXIT_ERR, else status. */
+int stdout_finish(int status);
+
+/* signals.c: a fatal signal (SIGINT, SIGHUP, SIGPIPE, SIGTERM, SIGXCPU, SIGXFSZ) removes the
+ * temporary output before the process dies of it; one the parent ignored stays ignored (nohup).
+ * SIGBUS while an input is read (a mapped file cut short) removes the temporary output, names
+ * the input and exits 1. */
+void signals_install(void);
+/* The temporary file a signal must remove (NULL: none). */
+void signals_track_output(const char *tmp_path);
+/* The input being read, for SIGBUS's message (NULL: none). */
+void signals_track_input(const char *name);
+
 /* outfile.c: an output file written under a temporary name in its directory, then synced and
- * renamed into place, so a reader never sees a partial file under the real name. A signal
- * (SIGINT, SIGTERM, SIGHUP) while one is open removes the temporary file. */
+ * renamed into place, so a reader never sees a partial file under the real name. The temporary
+ * name is ".NAME.XXXXXX", or ".octoray-run.XXXXXX" when that would exceed NAME_MAX. */
 struct outfile {
 	char path[4096];
 	char tmp[4096];
@@ -67,11 +89,12 @@ struct outfile {
 };
 /* -EEXIST when path exists and !force; else 0 or a negative errno. */
 int outfile_open(struct outfile *o, const char *path, bool force);
-/* Give the file src's mode, owner and times, sync it, rename it into place and sync the
+/* Give the file src's owner, permissions (as gzip: not the set-id and sticky bits) and times
+ * (mtime: src's, or *mtime when not NULL), sync it, rename it into place and sync the
  * directory. 0 or a negative errno (the temporary file is removed then). */
-int outfile_commit(struct outfile *o, const struct stat *src, bool force);
+int outfile_commit(struct outfile *o, const struct stat *src, const struct timespec *mtime,
+		   bool force);
 void outfile_abort(struct outfile *o);
-void outfile_install_signal_handlers(void);
 
 /* progress.c: a one-line meter on stderr (a tty), at most 4 updates a second. */
 struct progress {

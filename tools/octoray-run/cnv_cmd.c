@@ -279,7 +279,7 @@ int cmd_cnv(int argc, char **argv)
 	setenv("ORY_XRT_APP", "cnv", 0); /* cards found by --devices all load the CNV design */
 	if (cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
 		return EXIT_ERR;
-	outfile_install_signal_handlers();
+	signals_install();
 	struct outfile of;
 	if (c.output) {
 		int rc = outfile_open(&of, c.output, c.force);
@@ -305,7 +305,7 @@ int cmd_cnv(int argc, char **argv)
 		}
 	}
 	if (c.output) {
-		if (rc == 0 && (rc = outfile_commit(&of, NULL, c.force)) < 0)
+		if (rc == 0 && (rc = outfile_commit(&of, NULL, NULL, c.force)) < 0)
 			msg("%s: %s", c.output, ory_strerror(rc));
 		else if (rc)
 			outfile_abort(&of);

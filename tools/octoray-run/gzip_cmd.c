@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* gzip_cmd.c - `octoray-run gzip`: gzip/pigz's command line and habits on top of liboctoray.
- * Exit status as gzip's: 0 ok, 1 if any file failed, else 2 if any warning. */
+/* gzip_cmd.c - `octoray-run gzip`: gzip/pigz's command line on top of liboctoray (the options;
+ * gzip_file.c handles each input). Exit status as gzip's: 0 ok, 1 if any file failed, else 2 if
+ * any warning. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -11,38 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
-
-struct gz_cli {
-	struct cli_devices dev;
-	int level;
-	bool to_stdout, decompress, test, force, keep, verbose, quiet, progress, independent;
-	bool no_name;
-	const char *output;
-	const char *suffix;
-	struct ory_runtime *rt;
-	int status;
-};
-
-static void note(struct gz_cli *c, int severity)
-{
-	if (severity == EXIT_ERR)
-		c->status = EXIT_ERR;
-	else if (severity == EXIT_WARN && c->status == EXIT_OK)
-		c->status = EXIT_WARN;
-}
-
-static void warn(struct gz_cli *c, const char *fmt, const char *a)
-	__attribute__((format(printf, 2, 0)));
-static void warn(struct gz_cli *c, const char *fmt, const char *a)
-{
-	if (!c->quiet) {
-		fprintf(stderr, "%s: ", prog);
-		fprintf(stderr, fmt, a);
-		fputc('\n', stderr);
-	}
-	note(c, EXIT_WARN);
-}
+#include "gzip.h"
 
 static void gzip_usage(FILE *f)
 {
@@ -54,294 +24,70 @@ static void gzip_usage(FILE *f)
 		"  -c, --stdout         write to standard output, keep input files\n"
 		"  -d, --decompress     decompress\n"
 		"  -t, --test           test compressed files\n"
+		"  -l, --list           list compressed sizes, sizes, ratios and names (-v: the\n"
+		"                       CRC and date too), as gzip -l\n"
 		"  -f, --force          overwrite outputs; compress links, .gz files, to a tty\n"
 		"  -k, --keep           keep input files\n"
 		"  -o, --output FILE    write to FILE (one input only; the input is kept)\n"
+		"  -r, --recursive      walk into directories (symlinks only with -f)\n"
 		"  -1 .. -9             level: 1-3 ISA-L, 4-9 libdeflate (default 6)\n"
 		"      --fast, --best   -1, -9\n"
 		"  -b, --blocksize KiB  chunk size (default 1024, 32 .. 65536)\n"
 		"  -i, --independent    do not prime chunks with the previous 32 KiB\n"
-		"  -n, --no-name        do not store the file name and time\n"
+		"  -n, --no-name        compressing: store no name and time; -d: restore neither\n"
+		"                       (the default of -d)\n"
+		"  -N, --name           compressing: store the name and time (the default);\n"
+		"                       -d: name the output as stored, give it the stored time\n"
+		"  -T, --no-time        do not store (or with -N restore) the time (also -m)\n"
+		"  -M, --time           store (or with -d restore) the time\n"
 		"  -S, --suffix SUF     suffix instead of .gz\n"
+		"      --synchronous    accepted: outputs are always synced before the input goes\n"
+		"  -R, --rsyncable      refused: chunk boundaries follow the chunk size\n"
 		CLI_DEVICE_HELP
 		"  -v, --verbose        per-file ratio, devices used, MB/s\n"
+		"      --stats-json FILE\n"
+		"                       what -v says, as JSON in FILE when the run ends ('-':\n"
+		"                       standard error)\n"
 		"      --progress       progress meter on stderr even for short runs\n"
 		"  -q, --quiet          no warnings\n"
+		"  -V, --version\n"
 		"  -h, --help\n",
 		prog);
-}
-
-static bool has_suffix(const char *s, const char *suf)
-{
-	size_t n = strlen(s), m = strlen(suf);
-	return n > m && !strcmp(s + n - m, suf);
-}
-
-/* Input name -> decompressed output name, or false for an unknown suffix. */
-static bool strip_suffix(const struct gz_cli *c, const char *in, char *out, size_t len)
-{
-	size_t n = strlen(in);
-	if (has_suffix(in, c->suffix)) {
-		snprintf(out, len, "%.*s", (int)(n - strlen(c->suffix)), in);
-		return true;
-	}
-	if (!strcmp(c->suffix, ".gz") && has_suffix(in, ".tgz")) {
-		snprintf(out, len, "%.*s.tar", (int)(n - 4), in);
-		return true;
-	}
-	return false;
-}
-
-/* One line about the failed job, naming the side that failed. */
-static void job_error(struct gz_cli *c, const char *in_name, const char *out_name, int rc)
-{
-	const char *why = ory_runtime_errmsg(c->rt);
-	if (!why[0])
-		why = ory_strerror(rc);
-	const char *who = ory_runtime_error_origin(c->rt) == ORY_ORIGIN_OUTPUT ? out_name : in_name;
-	msg("%s: %s", who, why);
-	note(c, EXIT_ERR);
-}
-
-static void report(struct gz_cli *c, const char *name, const struct ory_job_stats *st)
-{
-	double ratio = st->bytes_in ? (double)st->bytes_out / (double)st->bytes_in : 0;
-	fprintf(stderr, "%s: %.1f MB/s, ratio %.4f (%llu -> %llu bytes), %.3f s, %u device%s:",
-		name, st->seconds > 0 ? (double)st->bytes_in / st->seconds / 1e6 : 0, ratio,
-		(unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out, st->seconds,
-		ory_runtime_device_count(c->rt), ory_runtime_device_count(c->rt) == 1 ? "" : "s");
-	cli_device_report(c->rt);
-	if (st->retries)
-		fprintf(stderr, ", %llu retries", (unsigned long long)st->retries);
-	fputc('\n', stderr);
-}
-
-/* Run the job for one input: in_fd -> out_fd (-1 for a test). Returns the library's code. */
-static int run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name,
-		   const struct stat *st, struct ory_job_stats *stats, bool *garbage)
-{
-	struct progress prog_meter = {
-		.enabled = c->progress || (!c->quiet && isatty(STDERR_FILENO)),
-		.forced = c->progress,
-	};
-	progress_start(&prog_meter, st && S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0);
-	int rc;
-	*garbage = false;
-	stats->struct_size = sizeof(*stats);
-	if (c->decompress || c->test) {
-		struct ory_gunzip_opts o;
-		ory_gunzip_opts_init(&o);
-		o.progress = progress_update;
-		o.progress_arg = &prog_meter;
-		struct ory_gunzip_result res = { .struct_size = sizeof(res) };
-		rc = ory_gunzip_fd(c->rt, in_fd, out_fd, &o, &res);
-		*garbage = res.trailing_garbage;
-		stats->bytes_in = res.bytes_in;
-		stats->bytes_out = res.bytes_out;
-	} else {
-		struct ory_gzip_opts o;
-		ory_gzip_opts_init(&o);
-		o.level = c->level;
-		o.independent = c->independent;
-		char base[4096];
-		if (name && !c->no_name) {
-			snprintf(base, sizeof(base), "%s", name);
-			o.name = basename(base);
-			o.mtime = (uint32_t)st->st_mtim.tv_sec;
-		}
-		o.progress = progress_update;
-		o.progress_arg = &prog_meter;
-		rc = ory_gzip_fd(c->rt, in_fd, out_fd, &o, stats);
-	}
-	progress_end(&prog_meter);
-	return rc;
-}
-
-static void do_stdin(struct gz_cli *c)
-{
-	bool reading = c->decompress || c->test;
-	if (reading && !c->force && isatty(STDIN_FILENO)) {
-		msg("compressed data not read from a terminal. Use -f to force decompression.");
-		note(c, EXIT_ERR);
-		return;
-	}
-	struct outfile of;
-	int out_fd = c->test ? -1 : STDOUT_FILENO;
-	const char *out_name = "stdout";
-	if (c->output && !c->test) {
-		int rc = outfile_open(&of, c->output, c->force);
-		if (rc < 0) {
-			msg(rc == -EEXIST ? "%s already exists; not overwritten" : "%s: %s",
-			    c->output, ory_strerror(rc));
-			note(c, rc == -EEXIST ? EXIT_WARN : EXIT_ERR);
-			return;
-		}
-		out_fd = of.fd;
-		out_name = c->output;
-	} else if (!reading && !c->force && isatty(STDOUT_FILENO)) {
-		msg("compressed data not written to a terminal. Use -f to force compression.");
-		note(c, EXIT_ERR);
-		return;
-	}
-	struct ory_job_stats st = { .struct_size = sizeof(st) };
-	struct stat in_st;
-	bool garbage;
-	if (fstat(STDIN_FILENO, &in_st) < 0)
-		memset(&in_st, 0, sizeof(in_st));
-	int rc = run_job(c, STDIN_FILENO, out_fd, NULL, &in_st, &st, &garbage);
-	if (rc == 0 && c->output && !c->test) {
-		rc = outfile_commit(&of, NULL, c->force);
-		if (rc < 0) {
-			msg("%s: %s", c->output, ory_strerror(rc));
-			note(c, EXIT_ERR);
-			return;
-		}
-	} else if (c->output && !c->test) {
-		outfile_abort(&of);
-	}
-	if (rc < 0)
-		return job_error(c, "stdin", out_name, rc);
-	if (garbage)
-		warn(c, "%s: decompression OK, trailing garbage ignored", "stdin");
-	if (c->verbose && !reading)
-		report(c, "stdin", &st);
-}
-
-static void do_file(struct gz_cli *c, const char *path)
-{
-	bool reading = c->decompress || c->test;
-	struct stat st;
-	if (lstat(path, &st) < 0) {
-		msg("%s: %s", path, strerror(errno));
-		return note(c, EXIT_ERR);
-	}
-	if (S_ISDIR(st.st_mode))
-		return warn(c, "%s is a directory -- ignored", path);
-	if (S_ISLNK(st.st_mode) && !c->force && !c->to_stdout && !c->test)
-		return warn(c, "%s is not a directory or a regular file - ignored", path);
-	if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode) && !c->to_stdout && !c->test &&
-	    !c->force)
-		return warn(c, "%s is not a directory or a regular file - ignored", path);
-
-	char out_path[4096];
-	const char *out_name = "stdout";
-	bool to_file = !c->to_stdout && !c->test;
-	if (to_file) {
-		if (c->output) {
-			snprintf(out_path, sizeof(out_path), "%s", c->output);
-		} else if (reading) {
-			if (!strip_suffix(c, path, out_path, sizeof(out_path)))
-				return warn(c, "%s: unknown suffix -- ignored", path);
-		} else {
-			if (has_suffix(path, c->suffix) && !c->force) {
-				if (!c->quiet)
-					msg("%s already has %s suffix -- unchanged", path, c->suffix);
-				return note(c, EXIT_WARN);
-			}
-			if (snprintf(out_path, sizeof(out_path), "%s%s", path, c->suffix) >=
-			    (int)sizeof(out_path)) {
-				msg("%s: file name too long", path);
-				return note(c, EXIT_ERR);
-			}
-		}
-		out_name = out_path;
-	} else if (!reading && !c->force && isatty(STDOUT_FILENO)) {
-		msg("compressed data not written to a terminal. Use -f to force compression.");
-		return note(c, EXIT_ERR);
-	}
-
-	int in_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (in_fd < 0) {
-		msg("%s: %s", path, strerror(errno));
-		return note(c, EXIT_ERR);
-	}
-	if (fstat(in_fd, &st) < 0) { /* a followed link: the target's attributes */
-		msg("%s: %s", path, strerror(errno));
-		close(in_fd);
-		return note(c, EXIT_ERR);
-	}
-
-	struct outfile of;
-	int out_fd = c->test ? -1 : STDOUT_FILENO;
-	if (to_file) {
-		int rc = outfile_open(&of, out_path, c->force);
-		if (rc < 0) {
-			close(in_fd);
-			if (rc == -EEXIST) {
-				msg("%s already exists; not overwritten", out_path);
-				return note(c, EXIT_WARN);
-			}
-			msg("%s: %s", out_path, ory_strerror(rc));
-			return note(c, EXIT_ERR);
-		}
-		out_fd = of.fd;
-	}
-
-	struct ory_job_stats js = { .struct_size = sizeof(js) };
-	bool garbage;
-	int rc = run_job(c, in_fd, out_fd, path, &st, &js, &garbage);
-	close(in_fd);
-	if (rc < 0) {
-		if (to_file)
-			outfile_abort(&of);
-		return job_error(c, path, out_name, rc);
-	}
-	if (to_file) {
-		rc = outfile_commit(&of, &st, c->force);
-		if (rc < 0) {
-			msg("%s: %s", out_path, ory_strerror(rc));
-			return note(c, EXIT_ERR);
-		}
-		/* Only now, with the output complete, synced and in place, may the input go. */
-		if (!c->keep && !c->output && unlink(path) < 0) {
-			msg("%s: cannot remove: %s", path, strerror(errno));
-			note(c, EXIT_WARN);
-		}
-	}
-	if (garbage)
-		warn(c, "%s: decompression OK, trailing garbage ignored", path);
-	if (c->verbose) {
-		if (c->test) {
-			fprintf(stderr, "%s:\t OK\n", path);
-		} else {
-			uint64_t plain = reading ? js.bytes_out : js.bytes_in;
-			uint64_t packed = reading ? js.bytes_in : js.bytes_out;
-			double saved = plain ? 100.0 * (1.0 - (double)packed / (double)plain) : 0;
-			fprintf(stderr, "%s:\t%5.1f%%", path, saved);
-			if (to_file)
-				fprintf(stderr, " -- %s %s", c->keep || c->output ? "created" : "replaced with",
-					out_path);
-			fputc('\n', stderr);
-			if (!reading)
-				report(c, path, &js);
-		}
-	}
 }
 
 int cmd_gzip(int argc, char **argv)
 {
 	struct gz_cli c = {
 		.dev = { .spec = "all", .chunk_kib = 1024 }, .level = 6, .suffix = ".gz",
+		.no_name = -1, .no_time = -1,
 	};
-	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS };
+	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS, OPT_SYNCHRONOUS, OPT_STATS_JSON };
+	const char *stats_json = NULL;
 	static const struct option longs[] = {
 		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
 		{ "decompress", no_argument, NULL, 'd' },  { "uncompress", no_argument, NULL, 'd' },
 		{ "test", no_argument, NULL, 't' },        { "force", no_argument, NULL, 'f' },
+		{ "list", no_argument, NULL, 'l' },        { "recursive", no_argument, NULL, 'r' },
 		{ "keep", no_argument, NULL, 'k' },        { "output", required_argument, NULL, 'o' },
 		{ "fast", no_argument, NULL, OPT_FAST },   { "best", no_argument, NULL, OPT_BEST },
 		{ "blocksize", required_argument, NULL, 'b' },
 		{ "independent", no_argument, NULL, 'i' }, { "no-name", no_argument, NULL, 'n' },
+		{ "name", no_argument, NULL, 'N' },        { "no-time", no_argument, NULL, 'T' },
+		{ "time", no_argument, NULL, 'M' },
 		{ "suffix", required_argument, NULL, 'S' },
 		{ "verbose", no_argument, NULL, 'v' },     { "quiet", no_argument, NULL, 'q' },
 		{ "progress", no_argument, NULL, OPT_PROGRESS },
+		{ "synchronous", no_argument, NULL, OPT_SYNCHRONOUS },
+		{ "stats-json", required_argument, NULL, OPT_STATS_JSON },
+		{ "rsyncable", no_argument, NULL, 'R' },  { "version", no_argument, NULL, 'V' },
 		CLI_DEVICE_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },        { NULL, 0, NULL, 0 },
 	};
 	int ch;
 	optind = 1;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "cdtfko:123456789b:inS:p:vqh", longs, NULL)) != -1) {
+	const char *shorts = "cdtlfko:r123456789b:inNmMTS:p:vqRVh";
+	while ((ch = getopt_long(argc, argv, shorts, longs, NULL)) != -1) {
 		char *end;
 		int dev = cli_device_option(&c.dev, ch, optarg);
 		if (dev < 0)
@@ -352,9 +98,11 @@ int cmd_gzip(int argc, char **argv)
 		case 'c': c.to_stdout = true; break;
 		case 'd': c.decompress = true; break;
 		case 't': c.test = true; break;
+		case 'l': c.list = true; break;
 		case 'f': c.force = true; break;
 		case 'k': c.keep = true; break;
 		case 'o': c.output = optarg; break;
+		case 'r': c.recursive = true; break;
 		case '1': case '2': case '3': case '4': case '5': case '6': case '7': case '8':
 		case '9': c.level = ch - '0'; break;
 		case OPT_FAST: c.level = 1; break;
@@ -368,9 +116,17 @@ int cmd_gzip(int argc, char **argv)
 			}
 			break;
 		case 'i': c.independent = true; break;
-		case 'n': c.no_name = true; break;
+		case 'n': c.no_name = c.no_time = 1; break;
+		case 'N': c.no_name = c.no_time = 0; break;
+		case 'm': case 'T': c.no_time = 1; break; /* gzip's -m, pigz's -m and -T */
+		case 'M': c.no_time = 0; break;
 		case 'S':
-			if (!optarg[0] || strchr(optarg, '/')) {
+			if (strchr(optarg, '/')) {
+				msg("suffix contains '/'");
+				return EXIT_ERR;
+			}
+			/* gzip's limit: its name buffers keep 30 bytes for the suffix */
+			if (!optarg[0] || strlen(optarg) > 30) {
 				msg("invalid suffix '%s'", optarg);
 				return EXIT_ERR;
 			}
@@ -379,6 +135,13 @@ int cmd_gzip(int argc, char **argv)
 		case 'v': c.verbose = true; c.quiet = false; break;
 		case 'q': c.quiet = true; c.verbose = false; break;
 		case OPT_PROGRESS: c.progress = true; break;
+		case OPT_SYNCHRONOUS: break; /* what outfile_commit always does */
+		case OPT_STATS_JSON: stats_json = optarg; break;
+		case 'R':
+			msg("--rsyncable is not supported: chunk boundaries follow the chunk size, "
+			    "not the content");
+			return EXIT_ERR;
+		case 'V': printf("octoray-run %s\n", ory_version()); return EXIT_OK;
 		case 'h': gzip_usage(stdout); return EXIT_OK;
 		default:
 			if (optopt && optopt < 256)
@@ -390,24 +153,41 @@ int cmd_gzip(int argc, char **argv)
 		}
 	}
 	int nfiles = argc - optind;
-	if (c.output && (nfiles > 1 || c.to_stdout || c.test)) {
-		msg("-o takes exactly one input and excludes -c and -t");
+	if (c.output && (nfiles > 1 || c.to_stdout || c.test || c.list || c.recursive)) {
+		msg("-o takes exactly one input and excludes -c, -t, -l and -r");
 		return EXIT_ERR;
 	}
+	if (c.list && stats_json) {
+		msg("--stats-json does not apply to -l");
+		return EXIT_ERR;
+	}
+	if (c.list) /* as gzip: a test that reports */
+		c.test = true;
 	if (c.test)
 		c.decompress = true;
-	if (cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
+	/* gzip's defaults: compressing stores the name and time, -d restores neither */
+	if (c.no_name < 0)
+		c.no_name = c.decompress;
+	if (c.no_time < 0)
+		c.no_time = c.decompress;
+	if (stats_json && !(c.json = stats_json_open(stats_json)))
 		return EXIT_ERR;
-	outfile_install_signal_handlers();
+	if (!c.list && cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
+		return EXIT_ERR;
+	signals_install();
 
 	if (nfiles == 0)
-		do_stdin(&c);
+		gz_do_stdin(&c);
 	for (int i = optind; i < argc; i++) {
 		if (!strcmp(argv[i], "-"))
-			do_stdin(&c);
+			gz_do_stdin(&c);
 		else
-			do_file(&c, argv[i]);
+			gz_do_file(&c, argv[i]);
 	}
+	if (c.list)
+		gz_list_totals(&c, nfiles);
+	if (c.json && stats_json_close(c.json, &c) < 0)
+		c.status = EXIT_ERR;
 	ory_runtime_destroy(c.rt);
 	return c.status;
 }

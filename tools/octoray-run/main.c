@@ -9,14 +9,25 @@
 
 const char *prog = "octoray-run";
 
+static char last[4096 + 256];
+
 void msg(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fprintf(stderr, "%s: ", prog);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(last, sizeof(last), fmt, ap);
 	va_end(ap);
+	fprintf(stderr, "%s: %s\n", prog, last);
+}
+
+const char *msg_last(void)
+{
+	return last;
+}
+
+void msg_forget(void)
+{
+	last[0] = 0;
 }
 
 static void usage(FILE *f)
@@ -32,15 +43,28 @@ static void usage(FILE *f)
 		prog);
 }
 
+static void devices_usage(FILE *f)
+{
+	fprintf(f, "usage: %s devices [--devices SPEC]\n"
+		   "Show the host topology as hwloc sees it and the devices SPEC selects.\n"
+		   "\n"
+		   "      --devices SPEC   as for gzip and cnv (default: all)\n"
+		   "  -h, --help\n",
+		prog);
+}
+
 static int cmd_devices(int argc, char **argv)
 {
 	const char *spec = "all";
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--devices") && i + 1 < argc)
+		if (!strcmp(argv[i], "--devices") && i + 1 < argc) {
 			spec = argv[++i];
-		else if (!strncmp(argv[i], "--devices=", 10))
+		} else if (!strncmp(argv[i], "--devices=", 10)) {
 			spec = argv[i] + 10;
-		else {
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			devices_usage(stdout);
+			return EXIT_OK;
+		} else {
 			msg("devices: unknown argument '%s' (usage: devices [--devices SPEC])",
 			    argv[i]);
 			return EXIT_ERR;
@@ -69,7 +93,7 @@ static int cmd_devices(int argc, char **argv)
 	return EXIT_OK;
 }
 
-int main(int argc, char **argv)
+static int run(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
@@ -93,4 +117,10 @@ int main(int argc, char **argv)
 	msg("unknown command '%s'", cmd);
 	usage(stderr);
 	return EXIT_ERR;
+}
+
+int main(int argc, char **argv)
+{
+	stdfds_guard();
+	return stdout_finish(run(argc, argv));
 }

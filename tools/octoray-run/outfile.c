@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,47 +12,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-
-/* The temporary file a signal handler must remove; the handler only reads it. */
-static volatile sig_atomic_t tmp_live;
-static char tmp_path[4096];
-
-static void on_signal(int sig)
-{
-	if (tmp_live)
-		unlink(tmp_path); /* async-signal-safe */
-	signal(sig, SIG_DFL);
-	raise(sig);
-}
-
-void outfile_install_signal_handlers(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-}
-
-static void track(const char *path)
-{
-	/* Block the handled signals while the path changes so the handler never sees half. */
-	sigset_t set, old;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, &old);
-	if (path) {
-		snprintf(tmp_path, sizeof(tmp_path), "%s", path);
-		tmp_live = 1;
-	} else {
-		tmp_live = 0;
-	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-}
 
 int outfile_open(struct outfile *o, const char *path, bool force)
 {
@@ -67,13 +26,23 @@ int outfile_open(struct outfile *o, const char *path, bool force)
 	char dir[4096], base[4096];
 	snprintf(dir, sizeof(dir), "%s", path);
 	snprintf(base, sizeof(base), "%s", path);
-	int n = snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.XXXXXX", dirname(dir), basename(base));
+	const char *d = dirname(dir), *b = basename(base);
+	/* ".NAME.XXXXXX" says whose it is; a NAME near NAME_MAX gets a short name instead, still
+	 * in the output's directory so the rename stays within one file system. */
+	long name_max = pathconf(d, _PC_NAME_MAX);
+	if (name_max <= 0)
+		name_max = NAME_MAX;
+	int n;
+	if (strlen(b) + 8 <= (size_t)name_max)
+		n = snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.XXXXXX", d, b);
+	else
+		n = snprintf(o->tmp, sizeof(o->tmp), "%s/.octoray-run.XXXXXX", d);
 	if (n >= (int)sizeof(o->tmp))
 		return -ENAMETOOLONG;
 	o->fd = mkostemp(o->tmp, O_CLOEXEC);
 	if (o->fd < 0)
 		return -errno;
-	track(o->tmp);
+	signals_track_output(o->tmp);
 	return 0;
 }
 
@@ -84,7 +53,7 @@ void outfile_abort(struct outfile *o)
 		unlink(o->tmp);
 		o->fd = -1;
 	}
-	track(NULL);
+	signals_track_output(NULL);
 }
 
 static int sync_dir(const char *path)
@@ -99,17 +68,19 @@ static int sync_dir(const char *path)
 	return rc;
 }
 
-int outfile_commit(struct outfile *o, const struct stat *src, bool force)
+int outfile_commit(struct outfile *o, const struct stat *src, const struct timespec *mtime,
+		   bool force)
 {
 	int rc = 0;
 	if (src) {
-		/* Owner first: fchown may clear set-id bits that fchmod then restores. Failing to
+		/* Owner first: fchown may clear bits that fchmod then sets. As gzip, the set-id and
+		 * sticky bits are not carried over: a compressed copy is not a program. Failing to
 		 * keep the owner (not root) or the times is not worth losing the output over. */
 		if (fchown(o->fd, src->st_uid, src->st_gid) < 0 && errno != EPERM)
 			rc = -errno;
-		if (!rc && fchmod(o->fd, src->st_mode & 07777) < 0)
+		if (!rc && fchmod(o->fd, src->st_mode & 0777) < 0)
 			rc = -errno;
-		struct timespec ts[2] = { src->st_atim, src->st_mtim };
+		struct timespec ts[2] = { src->st_atim, mtime ? *mtime : src->st_mtim };
 		if (!rc)
 			futimens(o->fd, ts);
 	} else {
@@ -138,9 +109,9 @@ int outfile_commit(struct outfile *o, const struct stat *src, bool force)
 	}
 	if (rc) {
 		unlink(o->tmp);
-		track(NULL);
+		signals_track_output(NULL);
 		return rc;
 	}
-	track(NULL);
+	signals_track_output(NULL);
 	return sync_dir(o->path);
 }
