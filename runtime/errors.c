@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* errors.c - error text, the per-runtime error message and the log hook. */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,7 +17,8 @@ const char *ory_strerror(int rc)
 {
 	if (rc == 0)
 		return "Success";
-	if (rc > 0)
+	/* INT_MIN has no negation in int; no errno is that large anyway. */
+	if (rc > 0 || rc < -INT_MAX)
 		return "Unknown error";
 	/* strerrordesc_np is thread-safe and never formats into a buffer (glibc >= 2.32). */
 	const char *s = strerrordesc_np(-rc);
