@@ -21,9 +21,9 @@
 /* Metadata sections are kilobytes; anything above this is not one. A whole xclbin is tens of
  * MB of bitstream; XRT reads it into memory, so a file far larger is not one either. */
 #define SECTION_MAX ((uint64_t)16 << 20)
-#define XCLBIN_MAX ((uint64_t)1 << 30)
-/* Compute units have a few dozen arguments; XRT indexes its own tables by arg_index unchecked
- * (a mutant with index 128 crashed it), so anything beyond a kernel's reach is refused. */
+#define XCLBIN_MAX  ((uint64_t)1 << 30)
+/* Arguments a compute unit may have when the file has no metadata to say (XRT then opens no
+ * kernel); otherwise the metadata's own count bounds arg_index. */
 #define ARG_INDEX_MAX 64
 
 /* Why a file is refused: "xclbin PATH: WHAT", one line. */
@@ -42,8 +42,8 @@ static int bad(char *why, size_t why_len, const char *path, const char *fmt, ...
 
 /* Section `kind` into a fresh buffer of at least `min` bytes; -ENOENT when absent. Its bounds
  * were checked with every other section's. */
-static int load_section(int fd, const struct axlf_section_header *sh, unsigned nsec,
-			uint32_t kind, size_t min, void **out, size_t *out_len)
+static int load_section(int fd, const struct axlf_section_header *sh, unsigned nsec, uint32_t kind,
+			size_t min, void **out, size_t *out_len)
 {
 	for (unsigned i = 0; i < nsec; i++) {
 		if (sh[i].m_sectionKind != kind)
@@ -116,14 +116,14 @@ static int check_sections(const struct axlf_section_header *sh, unsigned nsec, u
 			continue;
 		for (unsigned j = 0; j < i; j++)
 			if (sh[j].m_sectionKind == k)
-				return bad(why, why_len, path, "two sections of kind %u (%u and %u)",
-					   k, j, i);
+				return bad(why, why_len, path,
+					   "two sections of kind %u (%u and %u)", k, j, i);
 	}
 	return 0;
 }
 
-static int check_mem(const struct mem_topology *mt, const char *name, const char *path,
-		     char *why, size_t why_len)
+static int check_mem(const struct mem_topology *mt, const char *name, const char *path, char *why,
+		     size_t why_len)
 {
 	for (int i = 0; i < mt->m_count; i++) {
 		const struct mem_data *m = &mt->m_mem_data[i];
@@ -146,48 +146,89 @@ static int check_ip(const struct ip_layout *ip, int nmem, const char *path, char
 			return bad(why, why_len, path, "IP_LAYOUT entry %d: type %u unknown", i,
 				   d->m_type);
 		if (!has_nul(d->m_name, sizeof(d->m_name)))
-			return bad(why, why_len, path, "IP_LAYOUT entry %d: name not NUL-terminated",
-				   i);
+			return bad(why, why_len, path,
+				   "IP_LAYOUT entry %d: name not NUL-terminated", i);
 		unsigned ctrl = (d->properties & IP_CONTROL_MASK) >> IP_CONTROL_SHIFT;
 		if ((d->m_type == IP_KERNEL || d->m_type == IP_PS_KERNEL) && ctrl > FAST_ADAPTER)
-			return bad(why, why_len, path, "IP_LAYOUT entry %d: control protocol %u "
-				   "unknown", i, ctrl);
+			return bad(why, why_len, path,
+				   "IP_LAYOUT entry %d: control protocol %u unknown", i, ctrl);
 		if ((d->m_type == IP_MEM_DDR4 || d->m_type == IP_MEM_HBM) &&
 		    d->indices.m_index >= nmem)
-			return bad(why, why_len, path, "IP_LAYOUT entry %d: memory index %u, "
-				   "MEM_TOPOLOGY has %d", i, d->indices.m_index, nmem);
+			return bad(why, why_len, path,
+				   "IP_LAYOUT entry %d: memory index %u, MEM_TOPOLOGY has %d", i,
+				   d->indices.m_index, nmem);
 	}
 	return 0;
 }
 
-/* Every connection names an argument a kernel can have, a kernel of IP_LAYOUT and a bank of
+/* The EMBEDDED_METADATA XML, which declares each kernel's arguments. */
+struct xml {
+	const char *text; /* NULL: the file has none */
+	size_t len;
+};
+
+/* How many arguments (<arg> elements) the XML declares for kernel `name`; -1 if it has no such
+ * kernel. XRT indexes the kernel's argument list with CONNECTIVITY's arg_index unchecked (one
+ * past the end crashed it in xrtPLKernelOpen). */
+static int kernel_args(const struct xml *x, const char *name)
+{
+	char tag[96];
+	int n = snprintf(tag, sizeof(tag), "<kernel name=\"%s\"", name);
+	const char *k = memmem(x->text, x->len, tag, (size_t)n);
+	if (!k)
+		return -1;
+	const char *end = x->text + x->len;
+	const char *close = memmem(k, (size_t)(end - k), "</kernel>", 9);
+	if (close)
+		end = close;
+	int args = 0;
+	for (const char *a = k; (a = memmem(a, (size_t)(end - a), "<arg ", 5)); a += 5)
+		args++;
+	return args;
+}
+
+/* Every connection names a kernel of IP_LAYOUT, an argument that kernel has, and a bank of
  * MEM_TOPOLOGY (or of the group topology, for the group connectivity). */
 static int check_connections(const struct connectivity *cn, const char *name,
-			     const struct ip_layout *ip, int nmem, const char *path, char *why,
-			     size_t why_len)
+			     const struct ip_layout *ip, int nmem, const struct xml *x,
+			     const char *path, char *why, size_t why_len)
 {
 	for (int i = 0; i < cn->m_count; i++) {
 		const struct connection *c = &cn->m_connection[i];
-		if (c->arg_index < 0 || c->arg_index >= ARG_INDEX_MAX)
-			return bad(why, why_len, path, "%s connection %d: arg_index %d (0..%d)", name,
-				   i, c->arg_index, ARG_INDEX_MAX - 1);
 		if (c->m_ip_layout_index < 0 || c->m_ip_layout_index >= ip->m_count)
-			return bad(why, why_len, path, "%s connection %d: ip_layout_index %d, "
-				   "IP_LAYOUT has %d", name, i, c->m_ip_layout_index, ip->m_count);
-		uint32_t type = ip->m_ip_data[c->m_ip_layout_index].m_type;
-		if (type != IP_KERNEL && type != IP_PS_KERNEL)
-			return bad(why, why_len, path, "%s connection %d: ip_layout_index %d is "
-				   "not a kernel", name, i, c->m_ip_layout_index);
+			return bad(why, why_len, path,
+				   "%s connection %d: ip_layout_index %d, IP_LAYOUT has %d", name,
+				   i, c->m_ip_layout_index, ip->m_count);
+		const struct ip_data *d = &ip->m_ip_data[c->m_ip_layout_index];
+		if (d->m_type != IP_KERNEL && d->m_type != IP_PS_KERNEL)
+			return bad(why, why_len, path,
+				   "%s connection %d: ip_layout_index %d is not a kernel", name, i,
+				   c->m_ip_layout_index);
+		/* Without metadata XRT opens no kernel, and never reads the argument lists. */
+		char kernel[sizeof(d->m_name)];
+		snprintf(kernel, sizeof(kernel), "%s", (const char *)d->m_name);
+		kernel[strcspn(kernel, ":")] = '\0';
+		int nargs = x->text ? kernel_args(x, kernel) : ARG_INDEX_MAX;
+		if (nargs < 0)
+			return bad(why, why_len, path,
+				   "%s connection %d: kernel %s is not in EMBEDDED_METADATA", name,
+				   i, kernel);
+		if (c->arg_index < 0 || c->arg_index >= nargs)
+			return bad(why, why_len, path,
+				   "%s connection %d: arg_index %d, kernel %s has %d arguments",
+				   name, i, c->arg_index, kernel, nargs);
 		if (c->mem_data_index < 0 || c->mem_data_index >= nmem)
-			return bad(why, why_len, path, "%s connection %d: mem_data_index %d, "
-				   "its topology has %d", name, i, c->mem_data_index, nmem);
+			return bad(why, why_len, path,
+				   "%s connection %d: mem_data_index %d, its topology has %d", name,
+				   i, c->mem_data_index, nmem);
 	}
 	return 0;
 }
 
 /* The group sections, when present, have the layouts of MEM_TOPOLOGY and CONNECTIVITY. */
 static int check_groups(int fd, const struct axlf_section_header *sh, unsigned nsec,
-			const struct ip_layout *ip, const char *path, char *why, size_t why_len)
+			const struct ip_layout *ip, const struct xml *x, const char *path,
+			char *why, size_t why_len)
 {
 	struct mem_topology *gt = NULL;
 	struct connectivity *gc = NULL;
@@ -203,10 +244,9 @@ static int check_groups(int fd, const struct axlf_section_header *sh, unsigned n
 	if (rc == 0 || rc == -ENOENT)
 		rc = load_table(fd, sh, nsec, ASK_GROUP_CONNECTIVITY, "GROUP_CONNECTIVITY",
 				offsetof(struct connectivity, m_connection),
-				sizeof(struct connection), (void **)&gc, &len, path, why,
-				why_len);
+				sizeof(struct connection), (void **)&gc, &len, path, why, why_len);
 	if (rc == 0)
-		rc = check_connections(gc, "GROUP_CONNECTIVITY", ip, ngroups, path, why,
+		rc = check_connections(gc, "GROUP_CONNECTIVITY", ip, ngroups, x, path, why,
 				       why_len);
 	free(gt);
 	free(gc);
@@ -274,11 +314,24 @@ int xrt_xclbin_read(const char *path, struct xrt_xclbin *xb, char *why, size_t w
 		rc = check_mem(xb->mt, "MEM_TOPOLOGY", path, why, why_len);
 	if (!rc)
 		rc = check_ip(xb->ip, xb->mt->m_count, path, why, why_len);
+	struct xml x = {NULL, 0};
+	char *text = NULL;
+	if (!rc) {
+		rc = load_section(fd, sh, nsec, EMBEDDED_METADATA, 0, (void **)&text, &x.len);
+		if (rc == 0)
+			x.text = text;
+		else if (rc == -ENOENT)
+			rc = 0;
+		else
+			bad(why, why_len, path, "EMBEDDED_METADATA section unreadable (%s)",
+			    strerror(-rc));
+	}
 	if (!rc)
-		rc = check_connections(xb->cn, "CONNECTIVITY", xb->ip, xb->mt->m_count, path, why,
-				       why_len);
+		rc = check_connections(xb->cn, "CONNECTIVITY", xb->ip, xb->mt->m_count, &x, path,
+				       why, why_len);
 	if (!rc)
-		rc = check_groups(fd, sh, nsec, xb->ip, path, why, why_len);
+		rc = check_groups(fd, sh, nsec, xb->ip, &x, path, why, why_len);
+	free(text);
 out:
 	free(sh);
 	close(fd);

@@ -80,9 +80,10 @@ Test(xclbin_check, a_connection_to_ip_1000_is_refused_naming_the_file_and_the_fi
 {
 	size_t len, cn = section(orig, CONNECTIVITY, &len);
 	int32_t v = 1000;
-	const char *p = damaged("ip1000.xclbin", cn + offsetof(struct connectivity, m_connection) +
-							 offsetof(struct connection, m_ip_layout_index),
-			      &v, sizeof(v));
+	const char *p = damaged("ip1000.xclbin",
+				cn + offsetof(struct connectivity, m_connection) +
+					offsetof(struct connection, m_ip_layout_index),
+				&v, sizeof(v));
 	expect_refused(p, "CONNECTIVITY connection 0: ip_layout_index 1000");
 }
 
@@ -101,9 +102,22 @@ Test(xclbin_check, a_negative_argument_index_is_refused)
 {
 	size_t len, cn = section(orig, CONNECTIVITY, &len);
 	int32_t v = -5;
-	const char *p = damaged("arg.xclbin", cn + offsetof(struct connectivity, m_connection),
-				&v, sizeof(v));
-	expect_refused(p, "CONNECTIVITY connection 0: arg_index -5");
+	const char *p = damaged("arg.xclbin", cn + offsetof(struct connectivity, m_connection), &v,
+				sizeof(v));
+	expect_refused(
+		p,
+		"CONNECTIVITY connection 0: arg_index -5, kernel xilLz77Compress has 8 arguments");
+}
+
+Test(xclbin_check, an_argument_one_past_the_kernels_last_is_refused)
+{
+	/* xilLz77Compress has 8 arguments (EMBEDDED_METADATA); XRT crashed opening it. */
+	size_t len, cn = section(orig, CONNECTIVITY, &len);
+	int32_t v = 8;
+	const char *p = damaged("arg8.xclbin", cn + offsetof(struct connectivity, m_connection), &v,
+				sizeof(v));
+	expect_refused(p, "CONNECTIVITY connection 0: arg_index 8, kernel xilLz77Compress has 8 "
+			  "arguments");
 }
 
 Test(xclbin_check, a_section_reaching_past_the_end_of_the_file_is_refused)
@@ -131,9 +145,10 @@ Test(xclbin_check, an_ip_name_without_its_nul_is_refused)
 Test(xclbin_check, a_header_length_other_than_the_file_size_is_refused)
 {
 	uint64_t v = orig_len * 2;
-	const char *p = damaged("length.xclbin",
-				offsetof(struct axlf, m_header) + offsetof(struct axlf_header, m_length),
-				&v, sizeof(v));
+	const char *p =
+		damaged("length.xclbin",
+			offsetof(struct axlf, m_header) + offsetof(struct axlf_header, m_length),
+			&v, sizeof(v));
 	expect_refused(p, "header length");
 }
 
@@ -143,13 +158,14 @@ Test(xclbin_check, all_goes_on_with_cpu_workers_when_the_xclbin_is_damaged)
 {
 	size_t len, cn = section(orig, CONNECTIVITY, &len);
 	int32_t v = 1000;
-	const char *p = damaged("all.xclbin", cn + offsetof(struct connectivity, m_connection) +
-						       offsetof(struct connection, m_ip_layout_index),
+	const char *p = damaged("all.xclbin",
+				cn + offsetof(struct connectivity, m_connection) +
+					offsetof(struct connection, m_ip_layout_index),
 				&v, sizeof(v));
 	setenv("ORY_XRT_XCLBIN", p, 1);
 	xrt_rt_make("all", 0, 0);
 	for (unsigned i = 0; i < ory_runtime_device_count(xrt_rt); i++) {
-		struct ory_device_info d = { .struct_size = sizeof(d) };
+		struct ory_device_info d = {.struct_size = sizeof(d)};
 		ory_runtime_device_info(xrt_rt, i, &d);
 		cr_expect_str_eq(d.kind, "cpu");
 	}
@@ -180,7 +196,8 @@ static bool through_xrt(const char *path)
 		xrtDeviceGetXclbinUUID(d, uuid);
 		for (int i = 0; i < xb.ip->m_count; i++) {
 			char name[80], open_as[160];
-			snprintf(name, sizeof(name), "%.*s", 64, (const char *)xb.ip->m_ip_data[i].m_name);
+			snprintf(name, sizeof(name), "%.*s", 64,
+				 (const char *)xb.ip->m_ip_data[i].m_name);
 			char *colon = strchr(name, ':');
 			if (xb.ip->m_ip_data[i].m_type != IP_KERNEL || !colon)
 				continue;
@@ -201,7 +218,7 @@ static bool through_xrt(const char *path)
 }
 
 /* Mutant m: byte spots[m / NVAL] set to vals[m % NVAL]. */
-static const uint8_t vals[] = { 0x00, 0x01, 0x80, 0xff };
+static const uint8_t vals[] = {0x00, 0x01, 0x08, 0x3f, 0x80, 0xff};
 #define NVAL (sizeof(vals) / sizeof(vals[0]))
 
 static void write_mutant(const size_t *spots, size_t m, const char *path)
@@ -223,7 +240,7 @@ Test(xclbin_check, no_mutant_of_the_test_xclbin_crashes_xrt)
 			 top->m_header.m_numSections * sizeof(struct axlf_section_header);
 	for (size_t i = offsetof(struct axlf, m_header); i < hdr_end; i++)
 		spots[n++] = i;
-	const uint32_t kinds[] = { IP_LAYOUT, CONNECTIVITY, MEM_TOPOLOGY };
+	const uint32_t kinds[] = {IP_LAYOUT, CONNECTIVITY, MEM_TOPOLOGY};
 	for (size_t k = 0; k < 3; k++) {
 		size_t len, off = section(orig, kinds[k], &len);
 		for (size_t i = off; i < off + len; i++)
@@ -260,16 +277,15 @@ Test(xclbin_check, no_mutant_of_the_test_xclbin_crashes_xrt)
 			break;
 		crashes++;
 		if (!first[0])
-			snprintf(first, sizeof(first), "byte 0x%zx = 0x%02x: %s",
-				 spots[*at / NVAL], vals[*at % NVAL],
+			snprintf(first, sizeof(first), "byte 0x%zx = 0x%02x: %s", spots[*at / NVAL],
+				 vals[*at % NVAL],
 				 WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exit");
 		fprintf(stderr, "xclbin mutant crashed XRT: byte 0x%zx = 0x%02x (%s)\n",
 			spots[*at / NVAL], vals[*at % NVAL],
 			WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exit");
 		next = *at + 1;
 	}
-	cr_expect_eq(crashes, 0, "%u of %zu mutants crashed XRT; first: %s", crashes, total,
-		     first);
+	cr_expect_eq(crashes, 0, "%u of %zu mutants crashed XRT; first: %s", crashes, total, first);
 	/* Harmless damage (a name, a base address) must still reach XRT and load. */
 	cr_expect_gt(at[1], total / 4, "only %zu of %zu mutants loaded", at[1], total);
 	cr_log_info("%zu mutants, %zu loaded by XRT", total, at[1]);
