@@ -15,14 +15,14 @@
 #include "octoray/octoray.h"
 
 /* A finding: print why and abort, which libFuzzer reports with the input. */
-#define FZ_CHECK(cond, ...)                                                                   \
-	do {                                                                                  \
-		if (!(cond)) {                                                                \
-			fprintf(stderr, "fuzz check failed: %s: ", #cond);                   \
-			fprintf(stderr, __VA_ARGS__);                                         \
-			fputc('\n', stderr);                                                  \
-			abort();                                                              \
-		}                                                                             \
+#define FZ_CHECK(cond, ...)                                                                        \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "fuzz check failed: %s: ", #cond);                         \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			abort();                                                                   \
+		}                                                                                  \
 	} while (0)
 
 /* The bytes as an anonymous file at offset 0 (the caller closes it). */

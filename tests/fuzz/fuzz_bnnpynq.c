@@ -64,7 +64,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	bool changed[NFILES] = { false }, stray[sizeof(strays) / sizeof(strays[0])] = { false };
+	bool changed[NFILES] = {false}, stray[sizeof(strays) / sizeof(strays[0])] = {false};
 	size_t i = 0;
 	while (i + 3 <= n) {
 		unsigned f = d[i];

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	for (size_t i = 0; mode == 0 && i + stride <= n; i += stride)
 		labels_ok &= d[i] < 10;
 	int in = fz_memfd(d, n);
-	struct ory_cnv_result res = { .struct_size = sizeof(res) };
+	struct ory_cnv_result res = {.struct_size = sizeof(res)};
 	int rc = ory_cnv_fd(rt, in, devnull, &o, &res);
 	close(in);
 	if (n % stride == 0 && labels_ok) {

@@ -96,20 +96,20 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 {
-	struct verdict ref = { 0 };
+	struct verdict ref = {0};
 	reference(d, n, &ref);
 	if (ref.too_big) {
 		free(ref.out);
 		return 0;
 	}
 	int in = fz_memfd(d, n), out = memfd_create("out", MFD_CLOEXEC);
-	struct ory_gunzip_result res = { .struct_size = sizeof(res) };
+	struct ory_gunzip_result res = {.struct_size = sizeof(res)};
 	int rc = ory_gunzip_fd(rt, in, out, NULL, &res);
 	close(in);
 
 	FZ_CHECK(rc == 0 || rc == -EBADMSG, "rc %d (%s)", rc, ory_runtime_errmsg(rt));
-	FZ_CHECK((rc == 0) == ref.valid, "ours: %s, zlib: %s", rc ? ory_runtime_errmsg(rt) : "valid",
-		 ref.valid ? "valid" : "invalid");
+	FZ_CHECK((rc == 0) == ref.valid, "ours: %s, zlib: %s",
+		 rc ? ory_runtime_errmsg(rt) : "valid", ref.valid ? "valid" : "invalid");
 	if (rc == 0) {
 		FZ_CHECK(res.members == ref.members, "%u members, zlib %u", res.members,
 			 ref.members);

@@ -37,9 +37,14 @@ static uint8_t *member_with_hcrc(const uint8_t *in, size_t len, size_t name_len,
 	char *name = malloc(name_len + 1);
 	memset(name, 'n', name_len);
 	name[name_len] = '\0';
-	static uint8_t extra[] = "XY\x04\x00" "abcd";
-	gz_header h = { .extra = extra, .extra_len = 8, .name = (Bytef *)name,
-			.comment = (Bytef *)"a comment", .hcrc = 1, .time = 42 };
+	static uint8_t extra[] = "XY\x04\x00"
+				 "abcd";
+	gz_header h = {.extra = extra,
+		       .extra_len = 8,
+		       .name = (Bytef *)name,
+		       .comment = (Bytef *)"a comment",
+		       .hcrc = 1,
+		       .time = 42};
 	size_t cap = len + name_len + 1024;
 	uint8_t *out = malloc(cap);
 	z_stream z;
@@ -67,7 +72,7 @@ struct feed {
 static void *feeder(void *arg)
 {
 	struct feed *f = arg;
-	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	struct timespec pause = {0, 20 * 1000 * 1000};
 	size_t done = 0;
 	while (done < f->len) {
 		size_t n = done == 0 ? f->first : f->piece;
@@ -85,16 +90,16 @@ static void *feeder(void *arg)
 
 /* Decompress gz, arriving through a pipe in pieces, into a memfd; returns the code and the
  * output in *out (caller frees). */
-static int gunzip_pieces(const uint8_t *gz, size_t len, size_t first, size_t piece,
-			 uint8_t **out, size_t *out_len)
+static int gunzip_pieces(const uint8_t *gz, size_t len, size_t first, size_t piece, uint8_t **out,
+			 size_t *out_len)
 {
 	int p[2];
 	cr_assert_eq(pipe(p), 0);
-	struct feed f = { p[1], gz, len, first, piece };
+	struct feed f = {p[1], gz, len, first, piece};
 	pthread_t t;
 	pthread_create(&t, NULL, feeder, &f);
 	int mfd = memfd_create("out", 0);
-	struct ory_gunzip_result res = { .struct_size = sizeof(res) };
+	struct ory_gunzip_result res = {.struct_size = sizeof(res)};
 	int rc = ory_gunzip_fd(rt, p[0], mfd, NULL, &res);
 	pthread_join(t, NULL);
 	close(p[0]);
@@ -112,8 +117,7 @@ static void expect_pieces_decode(size_t name_len, size_t first, size_t piece)
 	uint8_t *gz = member_with_hcrc(in, len, name_len, &gz_len);
 	int rc = gunzip_pieces(gz, gz_len, first, piece, &out, &out_len);
 	cr_expect_eq(rc, 0, "%s", ory_runtime_errmsg(rt));
-	cr_expect(out_len == len && !memcmp(out, in, len), "%zu bytes out, want %zu", out_len,
-		  len);
+	cr_expect(out_len == len && !memcmp(out, in, len), "%zu bytes out, want %zu", out_len, len);
 	free(out);
 	free(gz);
 	free(in);
@@ -154,8 +158,7 @@ Test(gunzip_header, a_wrong_header_crc_is_refused)
 	size_t at = 10 + 2 + 8 + 21 + 10;
 	gz[at] ^= 1;
 	cr_expect_eq(gunzip_buf(gz, gz_len), -EBADMSG);
-	cr_expect(strstr(ory_runtime_errmsg(rt), "header checksum"), "%s",
-		  ory_runtime_errmsg(rt));
+	cr_expect(strstr(ory_runtime_errmsg(rt), "header checksum"), "%s", ory_runtime_errmsg(rt));
 	free(gz);
 	free(in);
 }

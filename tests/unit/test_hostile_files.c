@@ -62,7 +62,7 @@ static int create(const char *devices, char *kinds, size_t kinds_len)
 	if (kinds) {
 		kinds[0] = '\0';
 		for (unsigned i = 0; i < ory_runtime_device_count(rt); i++) {
-			struct ory_device_info d = { .struct_size = sizeof(d) };
+			struct ory_device_info d = {.struct_size = sizeof(d)};
 			ory_runtime_device_info(rt, i, &d);
 			size_t n = strlen(kinds);
 			snprintf(kinds + n, kinds_len - n, "%s ", d.kind);
@@ -207,7 +207,7 @@ static int classify_with(const char *model, const char *weights, char *err, size
 	c.model_path = model;
 	c.weights_dir = weights;
 	c.input = ORY_CNV_RAW;
-	uint8_t img[3072] = { 0 }, cls;
+	uint8_t img[3072] = {0}, cls;
 	int rc = ory_cnv_classify(rt, img, 1, &c, &cls, NULL, NULL);
 	snprintf(err, len, "%s", ory_runtime_errmsg(rt));
 	ory_runtime_destroy(rt);

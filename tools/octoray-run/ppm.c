@@ -38,8 +38,7 @@ static long number(const uint8_t *b, size_t len, size_t *i)
 	return v;
 }
 
-long ppm_header(const uint8_t *b, size_t len, unsigned *width, unsigned *height,
-		unsigned *maxval)
+long ppm_header(const uint8_t *b, size_t len, unsigned *width, unsigned *height, unsigned *maxval)
 {
 	size_t i = 2;
 	if (len < 2 || b[0] != 'P' || b[1] != '6')

@@ -14,8 +14,7 @@
 /* Parse "P6 WIDTH HEIGHT MAXVAL" (whitespace is blank, TAB, CR or LF; '#' starts a comment that
  * runs to the next CR or LF) and the single whitespace byte after MAXVAL. Returns the offset of
  * the first pixel byte, or -1 when b[0..len) does not start with such a header. */
-long ppm_header(const uint8_t *b, size_t len, unsigned *width, unsigned *height,
-		unsigned *maxval);
+long ppm_header(const uint8_t *b, size_t len, unsigned *width, unsigned *height, unsigned *maxval);
 
 /* Check that b[0..len) is exactly one 32x32 P6 image with maxval 255 and return the offset of
  * its 3072 pixel bytes, or -1. */
