@@ -18,7 +18,8 @@ const char *ory_strerror(int rc)
 {
 	if (rc == 0)
 		return "Success";
-	if (rc > 0 || rc == INT_MIN) /* -INT_MIN does not exist */
+	/* INT_MIN has no negation in int; no errno is that large anyway. */
+	if (rc > 0 || rc < -INT_MAX)
 		return "Unknown error";
 	/* strerrordesc_np is thread-safe and never formats into a buffer (glibc >= 2.32). */
 	const char *s = strerrordesc_np(-rc);

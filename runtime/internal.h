@@ -228,6 +228,25 @@ struct app_queues *ory_app_queues(struct ory_runtime *rt, const struct ory_app *
  * takes no more). ory_pread_full reads at `off`, not moving the file position. */
 int ory_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int ory_write_full(int fd, const void *buf, size_t len);
+/* Open path for reading if it is a regular file of at most max bytes (never waiting on a FIFO):
+ * the descriptor (O_CLOEXEC; the caller closes it) with its size in *size, or a negative errno
+ * with a one-line reason "PATH: ..." in why: open's error, -EISDIR, -EINVAL (FIFO, device,
+ * socket: "not a regular file") or -EFBIG (larger than max). */
+int ory_open_regular(const char *path, uint64_t max, uint64_t *size, char *why, size_t why_len);
+/* The whole of such a file into a malloc'd, NUL-terminated buffer (*buf, the caller frees;
+ * *len excludes the NUL). 0 or a negative errno as above (-ENOMEM, read errors). */
+int ory_read_small_file(const char *path, size_t max, char **buf, size_t *len, char *why,
+			size_t why_len);
+
+/* runtime/config_file.c: an INI file through libinih's handler, refusing special files, NUL
+ * bytes and lines longer than ORY_INI_LINE_MAX characters (inih would split them). Returns 0,
+ * the first line the handler refused or inih could not parse (> 0, as ini_parse), or a
+ * negative errno with "PATH: ..." or "PATH:LINE: ..." in why. */
+#define ORY_INI_LINE_MAX 198 /* inih's 200-byte buffer holds the line, its '\n' and a NUL */
+typedef int (*ory_ini_handler)(void *arg, const char *section, const char *key,
+			       const char *value);
+int ory_ini_parse_file(const char *path, ory_ini_handler handler, void *arg, char *why,
+		       size_t why_len);
 
 /* runtime/request.c: run a spec as one request from the calling thread and wait for it (the
  * synchronous calls). The request's results, errmsg and origin are left in *pub; on failure

@@ -19,26 +19,21 @@
 /* Read the whole file at path when it is exactly want bytes long. */
 static int read_exact(const char *path, void *buf, size_t want, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int rc = -errno;
-		return cnv_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
+	uint64_t size;
+	int fd = ory_open_regular(path, want, &size, err, errlen);
+	if (fd == -EFBIG || (fd >= 0 && size != want)) {
+		if (fd >= 0)
+			close(fd);
+		struct stat st;
+		long long have = stat(path, &st) == 0 ? (long long)st.st_size : -1;
+		return cnv_err(err, errlen, -EINVAL, "%s: %lld bytes, expected %zu", path, have,
+			       want);
 	}
-	struct stat st;
-	int rc = 0;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		cnv_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size != want) {
-		rc = cnv_err(err, errlen, -EINVAL, "%s: %lld bytes, expected %zu", path,
-			     (long long)st.st_size, want);
-		goto out;
-	}
-	if ((rc = ory_pread_full(fd, buf, want, 0)) < 0)
+	if (fd < 0)
+		return fd == -EISDIR ? -EINVAL : fd;
+	int rc = ory_pread_full(fd, buf, want, 0);
+	if (rc < 0)
 		cnv_err(err, errlen, rc, "%s: read: %s", path, strerror(-rc));
-out:
 	close(fd);
 	return rc;
 }

@@ -229,37 +229,15 @@ int cnv_model_load_file(const char *path, struct cnv_model **out, char *err, siz
 {
 	if (!path)
 		return cnv_err(err, errlen, -EINVAL, "no path given");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		int rc = -errno;
-		return cnv_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
-	}
-	struct stat st;
-	int rc = 0;
-	uint8_t *buf = NULL;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		cnv_err(err, errlen, rc, "%s: %s", path, strerror(-rc));
-		goto out;
-	}
 	/* A real model is about 200 KB; anything far bigger is not one and is not read. */
-	if (!S_ISREG(st.st_mode) || st.st_size > (64 << 20)) {
-		rc = cnv_err(err, errlen, -EINVAL, "%s: not an .orym model file", path);
-		goto out;
-	}
-	size_t len = (size_t)st.st_size;
-	buf = malloc(len ? len : 1);
-	if (!buf) {
-		rc = cnv_err(err, errlen, -ENOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	if ((rc = ory_pread_full(fd, buf, len, 0)) < 0) {
-		cnv_err(err, errlen, rc, "%s: read: %s", path, strerror(-rc));
-		goto out;
-	}
+	char *buf;
+	size_t len;
+	int rc = ory_read_small_file(path, 64 << 20, &buf, &len, err, errlen);
+	if (rc < 0)
+		return rc == -EFBIG ? cnv_err(err, errlen, -EINVAL, "%s: not an .orym model file",
+					      path)
+				    : rc;
 	rc = load_mem_named(buf, len, path, out, err, errlen);
-out:
 	free(buf);
-	close(fd);
 	return rc;
 }

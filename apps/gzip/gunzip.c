@@ -2,7 +2,11 @@
 /*
  * gunzip.c - decompress and test gzip data with ISA-L's inflate, one member after another.
  *
- * ISA-L parses each member's header and checks its CRC-32 and ISIZE (crc_flag ISAL_GZIP).
+ * The member header is parsed here, byte by byte as the input arrives, so that a header of any
+ * length (a 1 MiB file name) split over any number of reads is read as GNU gzip reads it: the
+ * reserved flag bits refused, FEXTRA, FNAME and FCOMMENT skipped, and the header CRC (FHCRC)
+ * checked over every byte before it. ISA-L then inflates the deflate data and checks the
+ * trailer's CRC-32 and ISIZE (crc_flag ISAL_GZIP_NO_HDR_VER).
  * When a member ends, the bytes ISA-L has pulled into its bit buffer but not used belong to
  * whatever follows, so they are put back in front of next_in (the input buffer keeps headroom
  * for this) before looking for the next member. What may follow is GNU gzip's list: another
@@ -13,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 
 #include "../../runtime/rt.h"
@@ -20,6 +25,13 @@
 #define IN_SIZE (1u << 20)
 #define OUT_SIZE (2u << 20)
 #define HEADROOM 16u /* >= the 8 bytes ISA-L's bit buffer can hold */
+
+/* RFC 1952 FLG bits; 0xe0 are reserved (GNU gzip: 0x20 "encrypted", 0xc0 "reserved"). */
+#define FLG_FHCRC    0x02
+#define FLG_FEXTRA   0x04
+#define FLG_FNAME    0x08
+#define FLG_FCOMMENT 0x10
+#define FLG_RESERVED 0xe0
 
 void ory_gunzip_opts_init(struct ory_gunzip_opts *o)
 {
@@ -108,11 +120,98 @@ static int corrupt(struct gunzip *g, int isal_rc)
 	return ory_tls_fail(g->rt, ORY_ORIGIN_INPUT, -EBADMSG, "%s", why);
 }
 
+/* n bytes of the header into dst (NULL: skip them), whatever the reads deliver, with the
+ * header CRC running over them. */
+static int header_take(struct gunzip *g, uint8_t *dst, size_t n, uint32_t *crc)
+{
+	while (n) {
+		if (g->st.avail_in == 0) {
+			if (g->eof)
+				return ory_tls_fail(g->rt, ORY_ORIGIN_INPUT, -EBADMSG,
+						   "unexpected end of file");
+			int rc = refill(g);
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		uint32_t k = (uint32_t)ORY_MIN(n, (size_t)g->st.avail_in);
+		*crc = crc32_gzip_refl(*crc, g->st.next_in, k);
+		if (dst) {
+			memcpy(dst, g->st.next_in, k);
+			dst += k;
+		}
+		g->st.next_in += k;
+		g->st.avail_in -= k;
+		n -= k;
+	}
+	return 0;
+}
+
+/* A NUL-terminated header field (FNAME, FCOMMENT) of any length, skipped. */
+static int header_string(struct gunzip *g, uint32_t *crc)
+{
+	for (;;) {
+		if (g->st.avail_in == 0) {
+			uint8_t b; /* nothing buffered: one byte, which reads more */
+			int rc = header_take(g, &b, 1, crc);
+			if (rc < 0 || b == 0)
+				return rc;
+			continue;
+		}
+		const uint8_t *nul = memchr(g->st.next_in, 0, g->st.avail_in);
+		size_t k = nul ? (size_t)(nul - g->st.next_in) + 1 : g->st.avail_in;
+		int rc = header_take(g, NULL, k, crc);
+		if (rc < 0 || nul)
+			return rc;
+	}
+}
+
+/* The member header (RFC 1952 2.3), up to the first byte of deflate data. */
+static int header(struct gunzip *g)
+{
+	uint8_t h[10], x[2];
+	uint32_t crc = 0;
+	int rc = header_take(g, h, 2, &crc);
+	if (rc < 0)
+		return rc;
+	if (h[0] != 0x1f || h[1] != 0x8b)
+		return corrupt(g, ISAL_INVALID_WRAPPER);
+	if ((rc = header_take(g, h + 2, 8, &crc)) < 0)
+		return rc;
+	if (h[2] != 8)
+		return corrupt(g, ISAL_UNSUPPORTED_METHOD);
+	if (h[3] & FLG_RESERVED)
+		return ory_tls_fail(g->rt, ORY_ORIGIN_INPUT, -EBADMSG,
+				   "has flags 0x%02x -- not supported", h[3]);
+	if (h[3] & FLG_FEXTRA) {
+		if ((rc = header_take(g, x, 2, &crc)) < 0 ||
+		    (rc = header_take(g, NULL, (size_t)(x[0] | x[1] << 8), &crc)) < 0)
+			return rc;
+	}
+	if ((h[3] & FLG_FNAME) && (rc = header_string(g, &crc)) < 0)
+		return rc;
+	if ((h[3] & FLG_FCOMMENT) && (rc = header_string(g, &crc)) < 0)
+		return rc;
+	if (h[3] & FLG_FHCRC) {
+		uint32_t want = crc & 0xffff, ignored = 0;
+		if ((rc = header_take(g, x, 2, &ignored)) < 0)
+			return rc;
+		if ((uint32_t)(x[0] | x[1] << 8) != want)
+			return ory_tls_fail(g->rt, ORY_ORIGIN_INPUT, -EBADMSG,
+					   "header checksum 0x%04x != computed checksum 0x%04x",
+					   (unsigned)(x[0] | x[1] << 8), (unsigned)want);
+	}
+	return 0;
+}
+
 /* Decode one member from its first byte to the end of its trailer. */
 static int member(struct gunzip *g)
 {
+	int hrc = header(g);
+	if (hrc < 0)
+		return hrc;
 	isal_inflate_reset(&g->st);
-	g->st.crc_flag = ISAL_GZIP;
+	g->st.crc_flag = ISAL_GZIP_NO_HDR_VER;
 	for (unsigned stuck = 0;;) {
 		uint32_t in0 = g->st.avail_in, out0 = g->st.avail_out;
 		int rc = isal_inflate(&g->st);

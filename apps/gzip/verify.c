@@ -60,9 +60,14 @@ static int v_run(void *state, struct ory_chunk *c)
 	st->avail_out = (uint32_t)(c->in_len + 1);
 	if (isal_inflate(st) != ISAL_DECOMP_OK)
 		return -EBADMSG;
-	/* All bytes used, no final block seen, nothing but padding left in the bit buffer. */
-	if (st->avail_in || st->read_in_length >= 8 || st->bfinal ||
-	    st->block_state == ISAL_BLOCK_FINISH || st->block_state == ISAL_BLOCK_INPUT_DONE)
+	/* All bytes used, no final block seen, and the data ends where the next chunk's may
+	 * start: between blocks with no bit left over, i.e. byte-aligned, as the empty stored
+	 * block of a sync flush leaves it (ISA-L is then waiting for a block header: NEW_HDR, or
+	 * HDR with nothing read of it). A chunk cut right after its last Huffman-coded symbol
+	 * inflates to all of its input, yet without that end the next chunk's bits would be read
+	 * as part of its block. */
+	if (st->avail_in || st->read_in_length || st->tmp_in_size || st->bfinal ||
+	    (st->block_state != ISAL_BLOCK_NEW_HDR && st->block_state != ISAL_BLOCK_HDR))
 		return -EBADMSG;
 	if (st->total_out != c->in_len)
 		return -EBADMSG;

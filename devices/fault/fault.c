@@ -93,7 +93,14 @@ static int parse(const char *args, char *kind, size_t klen, char *inner_args, si
 			return -EINVAL;
 		*eq++ = '\0';
 		double v = strtod(eq, &end);
-		if (*end || end == eq || v < 0)
+		if (*end || end == eq || !(v >= 0)) /* !(v >= 0): NaN too */
+			return -EINVAL;
+		/* Counts are whole and fit their types: a double beyond an integer's range does
+		 * not convert to an error but to undefined behaviour. */
+		if ((!strcmp(kv, "slow_ms") || !strcmp(kv, "die_after") || !strcmp(kv, "seed")) &&
+		    (v >= 9e15 || v != (double)(long long)v))
+			return -EINVAL;
+		if (!strcmp(kv, "slow_ms") && v > 3600000) /* an hour */
 			return -EINVAL;
 		if (!strcmp(kv, "fail"))
 			o->fail = v;

@@ -29,7 +29,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <ini.h>
 #include <isa-l/crc.h>
 
 #include "../../runtime/rt.h"
@@ -125,17 +124,16 @@ static int on_ini(void *arg, const char *section, const char *key, const char *v
 static int sim_load(const char *path, struct sim_cfg *c, char *why, size_t len)
 {
 	struct ini_ctx x = {.cfg = c};
-	int line = ini_parse(path, on_ini, &x);
+	char err[PATH_MAX + 96];
+	int line = ory_ini_parse_file(path, on_ini, &x, err, sizeof(err));
 	if (line == 0)
 		return 0;
-	if (line == -1)
-		snprintf(why, len, "config %.200s: %s", path, strerror(errno));
-	else if (line == -2)
-		snprintf(why, len, "config %.200s: out of memory", path);
+	if (line < 0)
+		snprintf(why, len, "config %.200s", err);
 	else
 		snprintf(why, len, "config %.200s:%d: %s", path, line,
 			 x.why[0] ? x.why : "syntax error");
-	return line == -2 ? -ENOMEM : -EINVAL;
+	return line == -ENOMEM ? -ENOMEM : -EINVAL;
 }
 
 /* "[N][?key=value,...]": the device count and the settings (built-in defaults, then the INI

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <experimental/xrt_ini.h>
+
 #include "xrt_internal.h"
 
 struct xrt_card {
@@ -25,14 +27,27 @@ struct xrt_card {
 static pthread_mutex_t cards_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct xrt_card *cards[MAX_OPEN_CARDS];
 
+/* XRT logs to the console (stderr, with a banner) by default, and the library must not write
+ * there: its log goes to "null" before XRT's first use, which is the only time XRT reads the
+ * setting. Someone who pointed XRT at settings of their own (XRT_INI_PATH) keeps them. What
+ * XRT says is lost; our own messages say what failed. */
+static void quiet_xrt(void)
+{
+	if (!getenv("XRT_INI_PATH"))
+		xrtIniStringSet("Runtime.runtime_log", "null");
+}
+
+static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
+
 static int card_open(const struct ory_topo *t, const struct xrt_card_id *id, const char *xclbin,
 		     const struct xrt_xclbin *xb, struct xrt_card *c)
 {
 	xrt_card_location(id, c->location, sizeof(c->location));
 	snprintf(c->xclbin, sizeof(c->xclbin), "%s", xclbin);
+	pthread_once(&quiet_once, quiet_xrt);
 	c->dev = id->noop ? xrtDeviceOpen(id->noop_index) : xrtDeviceOpenByBDF(id->bdf);
 	if (!c->dev) {
-		xrt_log(t, ORY_LOG_WARN, "xrt: cannot open card %s (XRT says why on stderr)",
+		xrt_log(t, ORY_LOG_WARN, "xrt: cannot open card %s",
 			c->location);
 		return -ENODEV;
 	}

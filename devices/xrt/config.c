@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
 #include "xrt_internal.h"
 
 #define MiB ((size_t)1 << 20)
@@ -339,14 +337,12 @@ int xrt_cfg_load(const char *path, struct xrt_cfg *cfg, char *why, size_t why_le
 	else
 		l->dir[0] = '\0';
 
+	char err[PATH_MAX + 96];
 	int rc = 0;
-	int line = ini_parse(path, on_ini, l);
-	if (line == -1) {
-		snprintf(why, why_len, "config %s: %s", path, strerror(errno));
-		rc = -ENOENT;
-	} else if (line == -2) {
-		rc = -ENOMEM;
-		snprintf(why, why_len, "config %s: out of memory", path);
+	int line = ory_ini_parse_file(path, on_ini, l, err, sizeof(err));
+	if (line < 0) {
+		snprintf(why, why_len, "config %s", err);
+		rc = line == -ENOENT || line == -ENOMEM ? line : -EINVAL;
 	} else if (line > 0) {
 		snprintf(why, why_len, "config %s:%d: %s", path, line,
 			 l->why[0] ? l->why : "syntax error");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <isa-l/crc.h>
+#include <zlib.h>
 
 #include "apps/gzip/gzip_internal.h"
 #include "util.h"
@@ -108,6 +109,56 @@ Test(verify, short_long_or_final_output_is_caught)
 	honest(true, 0);
 	c.out[0] |= 1;
 	cr_expect_eq(verify(), -EBADMSG, "final block");
+}
+
+/* A chunk the verifier passes, followed by the stream's final empty block (03 00), must
+ * inflate to its input: it ends byte-aligned between blocks, as the next chunk needs. */
+static bool ends_cleanly(const struct ory_chunk *k)
+{
+	uint8_t *b = malloc(k->out_len + 2), *back = malloc(k->in_len + 1);
+	memcpy(b, k->out, k->out_len);
+	b[k->out_len] = 0x03;
+	b[k->out_len + 1] = 0x00;
+	z_stream z;
+	memset(&z, 0, sizeof(z));
+	inflateInit2(&z, -15);
+	z.next_in = b;
+	z.avail_in = (uInt)k->out_len + 2;
+	z.next_out = back;
+	z.avail_out = (uInt)k->in_len + 1;
+	bool ok = inflate(&z, Z_FINISH) == Z_STREAM_END && z.avail_in == 0 &&
+		  z.total_out == k->in_len && !memcmp(back, k->in, k->in_len);
+	inflateEnd(&z);
+	free(b);
+	free(back);
+	return ok;
+}
+
+/* Found by tests/fuzz/fuzz_gzip (a fault device halving chunks): a small chunk's deflate data
+ * is one Huffman-coded block and the empty stored block of the sync flush; cut in half, it
+ * kept every symbol of the block but not its end, inflated to the whole input and passed, and
+ * the next chunk's bits were read as part of its block. */
+Test(verify, a_chunk_cut_short_passes_only_if_it_still_ends_between_blocks)
+{
+	for (size_t len = 1; len <= 300; len++) {
+		for (int level = 1; level <= 9; level++) {
+			struct gzip_params p = { .level = level, .primed = false };
+			void *k;
+			cr_assert_eq(ory_gzip_app.sw->open(&k), 0);
+			c = (struct ory_chunk){ .params = &p, .in = area + DICT, .in_len = len,
+						.dict = area + DICT, .out = out,
+						.out_cap = gzip_chunk_bound(len) };
+			cr_assert_eq(ory_gzip_app.sw->run(k, &c), 0);
+			ory_gzip_app.sw->close(k);
+			cr_expect_eq(verify(), 0, "level %d, %zu bytes: honest", level, len);
+			size_t full = c.out_len;
+			for (c.out_len = 1; c.out_len < full; c.out_len++)
+				if (verify() == 0)
+					cr_expect(ends_cleanly(&c), "level %d, %zu bytes: cut to %zu of "
+						  "%zu passed", level, len, c.out_len, full);
+			c.out_len = full;
+		}
+	}
 }
 
 Test(verify, output_made_without_the_dictionary_it_claims_is_caught)

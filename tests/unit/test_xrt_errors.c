@@ -7,6 +7,8 @@
 
 #ifdef ORY_WITH_XRT
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "xrt_noop.h"
@@ -63,6 +65,33 @@ Test(xrt_errors, a_kernel_xrt_cannot_open_fails_open_and_releases_the_card)
 	xrt_expect_member(gz, gz_len, in, len);
 	free(gz);
 	free(in);
+}
+
+/* The library never writes to stderr, and XRT's own messages are its: an xclbin XRT refuses
+ * (it prints an error, after a banner, by default) leaves stderr empty. */
+Test(xrt_errors, xrt_writes_nothing_to_stderr)
+{
+	char *dir = tu_mkdtemp();
+	const char *err_path = tu_path(dir, "stderr");
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		char err[256];
+		xrt_rt_try("xrt:0?xclbin=" ORY_XCLBIN_DIR "/gzip-no-metadata.xclbin", 0, 0, err,
+			   sizeof(err));
+		xrt_rt_destroy();
+		_exit(xrt_log_has("XRT cannot open compute unit") ? 0 : 3);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child failed: %d", st);
+	char *text = tu_slurp(err_path);
+	cr_expect_str_empty(text, "stderr:\n%s", text);
+	free(text);
+	tu_rmtree(dir);
+	free(dir);
 }
 
 Test(xrt_errors, unset_xilinx_xrt_under_noop_is_a_clear_error_not_an_abort)

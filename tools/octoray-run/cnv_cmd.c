@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ppm.h"
 
 struct cnv_cli {
 	struct cli_devices dev;
@@ -53,30 +54,6 @@ static bool is_ppm(const char *path)
 	return n > 4 && !strcasecmp(path + n - 4, ".ppm");
 }
 
-/* Skip whitespace and '#' comments of a PPM header; false at end of data. */
-static bool ppm_space(const uint8_t *b, size_t len, size_t *i)
-{
-	while (*i < len && (b[*i] == ' ' || b[*i] == '\t' || b[*i] == '\n' || b[*i] == '\r' ||
-			    b[*i] == '#')) {
-		if (b[*i] == '#')
-			while (*i < len && b[*i] != '\n')
-				(*i)++;
-		else
-			(*i)++;
-	}
-	return *i < len;
-}
-
-static long ppm_number(const uint8_t *b, size_t len, size_t *i)
-{
-	if (!ppm_space(b, len, i) || b[*i] < '0' || b[*i] > '9')
-		return -1;
-	long v = 0;
-	while (*i < len && b[*i] >= '0' && b[*i] <= '9' && v < 100000)
-		v = v * 10 + (b[(*i)++] - '0');
-	return v;
-}
-
 /* Append the pixels of one 32x32 P6 PPM (maxval 255) to fd; -1 with a message on bad input. */
 static int add_ppm(const char *path, int fd)
 {
@@ -85,27 +62,20 @@ static int add_ppm(const char *path, int fd)
 		msg("%s: %s", path, strerror(errno));
 		return -1;
 	}
-	uint8_t b[4096];
-	ssize_t len = read(in, b, sizeof(b));
+	static uint8_t b[PPM_FILE_MAX];
+	long len = ppm_read_all(in, b, sizeof(b));
 	int err = errno;
 	close(in);
-	if (len < 0) {
+	if (len < 0 && err != EFBIG) {
 		msg("%s: read error: %s", path, strerror(err));
 		return -1;
 	}
-	size_t i = 2;
-	long w = -1, h = -1, max = -1;
-	if (len >= 2 && b[0] == 'P' && b[1] == '6') {
-		w = ppm_number(b, (size_t)len, &i);
-		h = ppm_number(b, (size_t)len, &i);
-		max = ppm_number(b, (size_t)len, &i);
-	}
-	/* exactly one whitespace byte, then exactly 32 * 32 * 3 bytes of pixels */
-	if (w != 32 || h != 32 || max != 255 || i + 1 + 3072 != (size_t)len) {
+	long off = len < 0 ? -1 : ppm_cnv_pixels(b, (size_t)len);
+	if (off < 0) {
 		msg("%s: not a 32x32 P6 PPM image with maxval 255", path);
 		return -1;
 	}
-	if (write(fd, b + i + 1, 3072) != 3072) {
+	if (write(fd, b + off, PPM_CNV_PIXELS) != PPM_CNV_PIXELS) {
 		msg("%s: %s", path, strerror(errno));
 		return -1;
 	}
