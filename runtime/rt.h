@@ -95,6 +95,7 @@ struct ory_runtime {
 	 * a worker that can take it: one eventcount each. */
 	unsigned ngroups;
 	struct worker_group *groups;
+	struct ory_evcount readmit;    /* quarantined workers wait here to be put back */
 	struct ory_evcount started;    /* create waits here for every worker's attach */
 	_Atomic unsigned begun;
 	_Atomic bool go;               /* create counted every device's apps: take chunks */

@@ -253,6 +253,7 @@ static int make_requests(struct ory_runtime *rt)
 		ory_ring_push(rt->free_reqs, r);
 	}
 	ory_evcount_init(&rt->started);
+	ory_evcount_init(&rt->readmit);
 	ory_evcount_init(&rt->room);
 	return ory_aio_init(&rt->aio, rt, 2 * count + n + 16, count);
 }

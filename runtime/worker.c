@@ -103,6 +103,7 @@ void ory_wake_all(struct ory_runtime *rt)
 {
 	for (unsigned i = 0; i < rt->ngroups; i++)
 		ory_evcount_notify(&rt->groups[i].ev, INT_MAX);
+	ory_evcount_notify(&rt->readmit, INT_MAX);
 }
 
 /* Next chunk to run; when `block`, sleeps until there is one. NULL once the runtime stops or
@@ -220,8 +221,9 @@ void *ory_worker_main(void *arg)
 		if (inflight == 0 && stopping(d))
 			break;
 		if (inflight == 0 && out_of_service(d)) {
-			/* Wait to be put back in service (or for the end). */
-			struct ory_evcount *ev = &rt->groups[d->group].ev;
+			/* Wait to be put back in service (or for the end), not in its group: a wakeup
+			 * meant for a worker that can take work must not land here. */
+			struct ory_evcount *ev = &rt->readmit;
 			uint32_t key = ory_evcount_prepare(ev);
 			if (out_of_service(d) && !stopping(d))
 				ory_evcount_wait(ev, key);

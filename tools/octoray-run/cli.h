@@ -57,7 +57,12 @@ enum { CLI_OPT_DEVICES = 300, CLI_OPT_VERIFY, CLI_OPT_NO_VERIFY, CLI_OPT_FALLBAC
 int cli_device_option(struct cli_devices *d, int opt, const char *arg);
 /* Create the runtime; prints the reason and returns -1 on failure. */
 int cli_open_runtime(const struct cli_devices *d, bool verbose, bool quiet, struct ory_runtime **rt);
-/* " name=chunks(...)" for every device that did something, on stderr. */
+/* Remember every device's counters now (before a job), so that cli_device_info and the
+ * report give what the job added. */
+void cli_devices_mark(struct ory_runtime *rt);
+/* ory_runtime_device_info with the counters since the last cli_devices_mark. */
+int cli_device_info(struct ory_runtime *rt, unsigned i, struct ory_device_info *d);
+/* " name=chunks(...)" for every device that did something since the mark, on stderr. */
 void cli_device_report(struct ory_runtime *rt);
 
 /* stdfds.c: standard descriptors the parent closed. */

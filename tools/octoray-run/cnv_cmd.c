@@ -12,6 +12,9 @@
 #include <unistd.h>
 
 #include "cli.h"
+
+#define CIFAR_RECORD 3073u
+#define CNV_BATCH_MAX (64u * 1024 * 1024 / CIFAR_RECORD)
 #include "ppm.h"
 
 struct cnv_cli {
@@ -36,7 +39,7 @@ static void cnv_usage(FILE *f)
 		"      --model FILE     .orym model (default: the built-in CNV-W1A1)\n"
 		"      --weights DIR    a BNN-PYNQ cnvW1A1 parameter folder instead\n"
 		"      --raw            inputs are raw NHWC uint8 images, 3072 bytes each\n"
-		"      --batch N        images per chunk (default 256)\n"
+		"      --batch N        images per chunk (default 256, at most 21845)\n"
 		"      --format FMT     text (default) | csv | json (JSON Lines) | none\n"
 		"  -o, --output FILE    write the lines to FILE instead of stdout\n"
 		"  -f, --force          overwrite FILE\n"
@@ -206,8 +209,9 @@ int cmd_cnv(int argc, char **argv)
 		case OPT_BATCH:
 			errno = 0;
 			c.o.batch = (unsigned)strtoul(optarg, &end, 10);
-			if (errno || *end || c.o.batch < 1 || c.o.batch > 65536) {
-				msg("invalid batch '%s' (1 .. 65536 images)", optarg);
+			/* a batch is a chunk, and chunks are at most 64 MiB */
+			if (errno || *end || c.o.batch < 1 || c.o.batch > CNV_BATCH_MAX) {
+				msg("invalid batch '%s' (1 .. %u images)", optarg, CNV_BATCH_MAX);
 				return EXIT_ERR;
 			}
 			break;
@@ -247,6 +251,10 @@ int cmd_cnv(int argc, char **argv)
 	c.summary = c.o.format == ORY_CNV_TEXT && !c.output ? stdout : stderr;
 	c.res.struct_size = sizeof(c.res);
 	setenv("ORY_XRT_APP", "cnv", 0); /* cards found by --devices all load the CNV design */
+	/* The runtime's buffers hold a batch of CIFAR-10 records (the larger kind), and no more
+	 * than the default 1 MiB when the batch is smaller. */
+	size_t kib = ((size_t)c.o.batch * CIFAR_RECORD + 1023) / 1024;
+	c.dev.chunk_kib = kib > 1024 ? kib : 1024;
 	if (cli_open_runtime(&c.dev, c.verbose, c.quiet, &c.rt) < 0)
 		return EXIT_ERR;
 	signals_install();

@@ -68,6 +68,9 @@ int cli_open_runtime(const struct cli_devices *d, bool verbose, bool quiet, stru
 	o.watchdog_ms = d->watchdog_ms;
 	o.log = quiet ? NULL : log_line;
 	o.log_level = verbose ? ORY_LOG_INFO : ORY_LOG_WARN;
+	/* Read regular files in place: a file truncated under the mapping raises SIGBUS, which
+	 * signals.c turns into a one-line error and a removed temporary file. */
+	o.map_files = true;
 	char err[256];
 	int rc = ory_runtime_create(&o, rt, err, sizeof(err));
 	if (rc < 0) {
@@ -77,11 +80,47 @@ int cli_open_runtime(const struct cli_devices *d, bool verbose, bool quiet, stru
 	return 0;
 }
 
+/* The runtime counts since it was created; a report is about one job: the counters at its
+ * start, by device. */
+static struct ory_device_info *marks;
+static unsigned nmarks;
+
+void cli_devices_mark(struct ory_runtime *rt)
+{
+	unsigned n = ory_runtime_device_count(rt);
+	if (n > nmarks) {
+		struct ory_device_info *m = realloc(marks, n * sizeof(*m));
+		if (!m)
+			return; /* the report then counts from the start: not worth failing for */
+		marks = m;
+		nmarks = n;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		marks[i].struct_size = sizeof(marks[i]);
+		ory_runtime_device_info(rt, i, &marks[i]);
+	}
+}
+
+int cli_device_info(struct ory_runtime *rt, unsigned i, struct ory_device_info *d)
+{
+	d->struct_size = sizeof(*d);
+	int rc = ory_runtime_device_info(rt, i, d);
+	if (rc < 0 || i >= nmarks)
+		return rc;
+	d->chunks -= marks[i].chunks;
+	d->bytes_in -= marks[i].bytes_in;
+	d->failures -= marks[i].failures;
+	d->retries -= marks[i].retries;
+	d->timeouts -= marks[i].timeouts;
+	d->busy_seconds -= marks[i].busy_seconds;
+	return 0;
+}
+
 void cli_device_report(struct ory_runtime *rt)
 {
 	for (unsigned i = 0; i < ory_runtime_device_count(rt); i++) {
-		struct ory_device_info d = { .struct_size = sizeof(d) };
-		ory_runtime_device_info(rt, i, &d);
+		struct ory_device_info d;
+		cli_device_info(rt, i, &d);
 		if (d.reserve && !d.chunks)
 			continue;
 		fprintf(stderr, " %s=%llu", d.name, (unsigned long long)d.chunks);

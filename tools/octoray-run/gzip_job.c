@@ -70,6 +70,7 @@ int gz_run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name, const 
 	};
 	progress_start(&prog_meter, st && S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0);
 	signals_track_input(name ? name : "stdin");
+	cli_devices_mark(c->rt);
 	int rc;
 	*garbage = false;
 	memset(stats, 0, sizeof(*stats));

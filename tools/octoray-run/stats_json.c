@@ -107,8 +107,8 @@ static void devices(FILE *f, struct ory_runtime *rt)
 	fputs(", \"devices\": [", f);
 	bool first = true;
 	for (unsigned i = 0; i < ory_runtime_device_count(rt); i++) {
-		struct ory_device_info d = { .struct_size = sizeof(d) };
-		if (ory_runtime_device_info(rt, i, &d) < 0 || (d.reserve && !d.chunks))
+		struct ory_device_info d;
+		if (cli_device_info(rt, i, &d) < 0 || (d.reserve && !d.chunks))
 			continue; /* as -v: a fallback worker that did nothing is not listed */
 		fprintf(f, "%s{\"name\": ", first ? "" : ", ");
 		str(f, d.name);
