@@ -79,14 +79,21 @@ Test(cli_signals, sigbus_mid_job_removes_the_output_and_names_the_input)
 	free(data);
 }
 
-/* A file size limit kills with SIGXFSZ: the temporary output must go with it. */
-Test(cli_signals, sigxfsz_removes_the_temporary_output)
+/* A file size limit: the temporary output must go. The runtime writes through io_uring, whose
+ * writes past the limit fail with EFBIG rather than raise SIGXFSZ (as write(2) does, and as
+ * GNU gzip dies of), so either way is an end without output: a one-line error and status 1,
+ * or the signal. */
+Test(cli_signals, a_file_size_limit_removes_the_temporary_output)
 {
 	uint8_t *data = tu_random(3 << 20, 14);
 	tu_write_file(tu_path(dir, "in"), data, 3 << 20);
 	free(data);
 	int rc = tu_sh("cd '%s' && ulimit -f 512 && exec '%s' gzip in 2>err", dir, ORY_CLI);
-	cr_expect_eq(rc, 128 + SIGXFSZ, "status %d", rc);
+	cr_expect(rc == 1 || rc == 128 + SIGXFSZ, "status %d", rc);
+	if (rc == 1) {
+		expect_err_contains(dir, "in.gz: write error: File too large");
+		expect_one_line(dir);
+	}
 	cr_expect_eq(tu_count_hidden(dir), 0, "the temporary output was left behind");
 	cr_expect(tu_exists(tu_path(dir, "in")));
 	cr_expect_not(tu_exists(tu_path(dir, "in.gz")));
