@@ -74,7 +74,7 @@ _octoray_run()
 		if [[ $cur == -* ]]; then
 			local opts="-c --stdout -d --decompress -t --test -l --list -f --force -k
 				--keep -o --output -r --recursive -1 -2 -3 -4 -5 -6 -7 -8 -9 --fast
-				--best -b --blocksize -i --independent -n --no-name -N --name -T
+				--best -b --blocksize -i --independent --primed -n --no-name -N --name -T
 				--no-time -M --time -S --suffix --synchronous -v --verbose
 				--stats-json --progress -q --quiet -V --version -h --help $devopts"
 			COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -138,6 +138,7 @@ struct ory_chunk_slot {
 	/* reader state */
 	uint64_t file_off;
 	size_t fill;
+	size_t want;            /* bytes this chunk is to hold */
 	bool reading;
 	/* Lazy locking: how much of each area is locked (pool.c). */
 	size_t locked_in, locked_out;
@@ -176,18 +177,33 @@ struct ory_job_spec {
 	/* One memory chunk holding the whole input, whatever its size (decompression of a
 	 * buffer): the source is not cut. */
 	bool whole;
+	/* Optional: the app cuts the source itself (decompression by an index): chunk seq is
+	 * *len bytes at absolute offset *off of the source, cut_n chunks in all. */
+	void (*cut)(struct req *r, uint64_t seq, uint64_t *off, size_t *len);
+	uint64_t cut_n;
+	/* Optional: where chunk seq's output lands in a memory sink, when known in advance
+	 * (decompression by an index): trusted devices write it there directly; *len exact. */
+	uint64_t (*place)(struct req *r, uint64_t seq, size_t *len);
 	/* Framing: header before the first chunk, a hook after each committed chunk (in order),
 	 * trailer after the last one. header stays valid until the request completes. */
 	const uint8_t *header;
 	size_t header_len;
+	/* Optional: called once before the header is used, with the number of chunks when the
+	 * input's end is known by then (UINT64_MAX if not): the app may change header and
+	 * header_len (gzip leaves the index out of a one-chunk file read from a pipe). */
+	void (*before_header)(struct req *r, uint64_t chunks);
 	/* The bytes a finished chunk (its input still readable) contributes to the output, in
 	 * input order. NULL: c->out as it is. Must point into the chunk's buffers (out_area,
 	 * out_cap bytes are the app's to use) or stay valid until the request completes. Returns
 	 * 0 or a negative errno that fails the request (message set with ory_req_fail). */
 	int (*emit)(struct req *r, struct ory_chunk *c, const uint8_t **data, size_t *len);
-	void (*committed)(struct req *r, const struct ory_chunk *c);
-	/* Trailer bytes into buf (64 bytes); returns their count. */
-	size_t (*trailer)(struct req *r, uint8_t *buf);
+	/* Returns 0 or a negative errno that fails the request (message set). */
+	int (*committed)(struct req *r, const struct ory_chunk *c);
+	/* After the last chunk: the bytes that end the output (*len of them; NULL: out of memory),
+	 * and the header to write again over the first (*head NULL: nothing). Both stay valid
+	 * until the request completes. */
+	const uint8_t *(*trailer)(struct req *r, size_t *len, const uint8_t **head,
+				  size_t *head_len);
 	/* Before completion, on success or failure: results into the public request. */
 	void (*finish)(struct req *r);
 	void *frame;            /* the app's per-request state */

@@ -41,7 +41,9 @@ int ory_pool_create(struct ory_pool *p, hwloc_topology_t topo, hwloc_const_bitma
 	p->free = calloc(count, sizeof(*p->free));
 	if (!p->slots || !p->free)
 		goto nomem;
-	p->in_stride = round_page(ORY_DICT_MAX + chunk_size);
+	/* Room for the dictionary and a chunk, or a compressed chunk (a little more than one:
+	 * stored blocks' headers) read for decompression. */
+	p->in_stride = round_page(ORY_DICT_MAX + chunk_size + chunk_size / 8192 + 64);
 	p->out_stride = round_page(out_size);
 	p->in_len = p->in_stride * count;
 	p->out_len = p->out_stride * count;

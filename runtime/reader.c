@@ -59,7 +59,8 @@ static int open_file(struct req *r)
 				    strerror(errno));
 	if (S_ISDIR(st.st_mode))
 		return ory_req_fail(r, ORY_ORIGIN_INPUT, -EISDIR, "input is a directory");
-	int64_t off = r->src.has_offset ? (int64_t)r->src.offset : -1;
+	/* An app that cuts the source counts offsets from the file's start. */
+	int64_t off = r->spec.cut ? 0 : r->src.has_offset ? (int64_t)r->src.offset : -1;
 	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)) {
 		if (off < 0)
 			off = lseek(rd->fd, 0, SEEK_CUR);
@@ -69,7 +70,7 @@ static int open_file(struct req *r)
 				    "input offset %lld asked of a file that cannot seek",
 				    (long long)off);
 	}
-	rd->limit = r->src.len ? r->src.len : UINT64_MAX;
+	rd->limit = r->src.len && !r->spec.cut ? r->src.len : UINT64_MAX;
 	if (rd->limit != UINT64_MAX) /* at most; a file that ends first says so with a short read */
 		rd->eof_seq = (rd->limit + rd->chunk_size - 1) / rd->chunk_size;
 	if (!rd->seekable) {
@@ -115,6 +116,9 @@ int ory_reader_open(struct req *r)
 		int rc = open_file(r);
 		if (rc < 0)
 			return rc;
+		if (r->spec.cut && !rd->seekable && !rd->mapped)
+			return ory_req_fail(r, ORY_ORIGIN_INPUT, -ESPIPE,
+					    "chunks by an index need a file that can seek");
 	} else if (rd->iov) {
 		for (unsigned i = 0; i < rd->iovcnt; i++)
 			rd->mem_len += rd->iov[i].iov_len;
@@ -124,8 +128,10 @@ int ory_reader_open(struct req *r)
 					: (rd->mem_len + rd->chunk_size - 1) / rd->chunk_size;
 		rd->depth = UINT32_MAX;
 	}
+	if (r->spec.cut)
+		rd->eof_seq = r->spec.cut_n;
 	bool in_place = rd->fd < 0 && !rd->iov;
-	if (rd->dict_size && !in_place) {
+	if ((rd->dict_size || r->spec.dict_len) && !in_place) {
 		if (!rd->tail && !(rd->tail = malloc(ORY_DICT_MAX)))
 			return ory_req_fail(r, ORY_ORIGIN_NONE, -ENOMEM, "out of memory");
 		rd->tail_len = r->spec.dict_len;
@@ -163,8 +169,7 @@ static void queue_read(struct req *r, struct ory_chunk_slot *s)
 	struct ory_reader *rd = &r->reader;
 	struct ory_runtime *rt = r->rt;
 	uint8_t *dst = s->in_area + ORY_DICT_MAX + s->fill;
-	size_t want = chunk_want(rd, s->c.seq);
-	unsigned len = (unsigned)(want - s->fill);
+	unsigned len = (unsigned)(s->want - s->fill);
 	int fixed = -1;
 	if (rd->seekable) {
 		/* Registered once per buffer, for the bytes a chunk of this size needs. */
@@ -212,9 +217,15 @@ void ory_reader_start(struct req *r, struct ory_chunk_slot *s)
 	memset(s->avoid, 0, sizeof(s->avoid));
 	*cell(r, seq) = s;
 
+	uint64_t cut_off = 0;
+	size_t cut_len = 0;
+	if (r->spec.cut)
+		r->spec.cut(r, seq, &cut_off, &cut_len);
 	if (rd->fd < 0) {
-		size_t off = seq * rd->chunk_size;
-		size_t len = rd->whole ? rd->mem_len : ORY_MIN(rd->chunk_size, rd->mem_len - off);
+		size_t off = r->spec.cut ? (size_t)cut_off : seq * rd->chunk_size;
+		size_t len = r->spec.cut ? cut_len
+			     : rd->whole ? rd->mem_len
+					 : ORY_MIN(rd->chunk_size, rd->mem_len - off);
 		if (rd->iov) {
 			gather(rd, s, len);
 			s->c.in = s->in_area + ORY_DICT_MAX;
@@ -233,7 +244,8 @@ void ory_reader_start(struct req *r, struct ory_chunk_slot *s)
 		atomic_store_explicit(&s->state, SLOT_READ, memory_order_relaxed);
 		return;
 	}
-	s->file_off = rd->base_off + seq * rd->chunk_size;
+	s->file_off = r->spec.cut ? cut_off : rd->base_off + seq * rd->chunk_size;
+	s->want = r->spec.cut ? cut_len : chunk_want(rd, seq);
 	s->fill = 0;
 	s->reading = true;
 	s->c.in = s->in_area + ORY_DICT_MAX;
@@ -253,7 +265,7 @@ void ory_reader_complete(struct req *r, struct ory_chunk_slot *s, int res)
 			queue_read(r, s);
 		return;
 	}
-	size_t want = chunk_want(rd, s->c.seq);
+	size_t want = s->want;
 	if (res > 0) {
 		s->fill += (size_t)res;
 		if (s->fill < want && !gone) {
@@ -270,8 +282,12 @@ void ory_reader_complete(struct req *r, struct ory_chunk_slot *s, int res)
 	}
 	if (s->fill && s->c.seq + 1 > rd->data_end)
 		rd->data_end = s->c.seq + 1;
-	if (s->fill < want || (rd->limit != UINT64_MAX &&
-			       (s->c.seq + 1) * rd->chunk_size >= rd->limit)) {
+	if (r->spec.cut && s->fill < want) { /* the file is shorter than the index says */
+		ory_req_fail(r, ORY_ORIGIN_INPUT, -EBADMSG, "unexpected end of file");
+		return;
+	}
+	if (!r->spec.cut && (s->fill < want || (rd->limit != UINT64_MAX &&
+						(s->c.seq + 1) * rd->chunk_size >= rd->limit))) {
 		/* end of input inside (or at the start of) this chunk, or the end of the range */
 		uint64_t end = s->fill ? s->c.seq + 1 : s->c.seq;
 		if (end < rd->eof_seq)
@@ -314,7 +330,9 @@ struct ory_chunk_slot *ory_reader_next(struct req *r)
 	    atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_READ)
 		return NULL;
 	if (rd->fd >= 0 || rd->iov) {
-		if (rd->dict_size) {
+		/* Priming from the input before, or only the first chunk from a preset dictionary
+		 * (the tail holds it until then). */
+		if (rd->dict_size || (s->c.seq == 0 && rd->tail_len)) {
 			prime(rd, s);
 		} else {
 			s->c.dict_len = 0;

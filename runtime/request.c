@@ -112,7 +112,8 @@ static size_t inline_limit(const struct req *r)
 static bool runs_inline(const struct req *r)
 {
 	const struct ory_job_spec *spec = &r->spec;
-	if (r->src.fd >= 0 || r->src.iov || r->sink.fd >= 0 || spec->emit || !spec->app->sw ||
+	if (r->src.fd >= 0 || r->src.iov || r->sink.fd >= 0 || spec->emit || spec->cut ||
+	    !spec->app->sw ||
 	    callback_depth >= MAX_CALLBACK_DEPTH || r->src.mem_len > inline_limit(r))
 		return false;
 	if (spec->whole)
@@ -187,13 +188,20 @@ static void run_inline(struct req *r)
 			r->chunks = 1;
 			r->bytes_in = c.in_len;
 			if (spec->committed)
-				spec->committed(r, &c);
+				spec->committed(r, &c); /* a failure sets r->error and the message */
 		}
 	}
+	size_t tl = 0, hl = 0;
+	const uint8_t *head = NULL;
+	const uint8_t *tail = r->error || !spec->trailer ? NULL
+						       : spec->trailer(r, &tl, &head, &hl);
+	if (r->error == 0 && spec->trailer && !tail)
+		ory_req_fail(r, ORY_ORIGIN_NONE, -ENOMEM, "out of memory");
 	if (r->error == 0) {
-		size_t tl = spec->trailer ? spec->trailer(r, r->trailer) : 0;
 		if (k->mem && tl)
-			memcpy(c.out + c.out_len, r->trailer, tl);
+			memcpy(c.out + c.out_len, tail, tl);
+		if (k->mem && head) /* one chunk has no index: never, but the rule is the rule */
+			memcpy(k->mem, head, hl);
 		r->bytes_out = spec->header_len + c.out_len + tl;
 		k->mem_len = r->bytes_out;
 	}

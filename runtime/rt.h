@@ -60,11 +60,16 @@ struct req {
 	unsigned held;              /* pool buffers it holds, a hung device's included */
 	uint64_t next_commit;       /* next chunk to commit */
 	uint64_t next_write;        /* next committed chunk to write (fd sink) */
-	bool header_done, trailer_done, writing, write_header;
+	bool header_done, trailer_done, rehead_done, writing;
+	enum { PIECE_HEADER, PIECE_CHUNK, PIECE_TRAILER, PIECE_REHEAD } piece;
 	size_t write_off;           /* bytes of the piece being written that are out */
+	int64_t out_start;          /* where the output began in a seekable output, else -1 */
 	int64_t out_pos;            /* where the next write goes in a seekable output, else -1 */
-	uint8_t trailer[64];
-	size_t trailer_len;
+	bool tail_known;            /* the app's trailer was asked for */
+	const uint8_t *tail;        /* what ends the output, and the header to write again */
+	size_t tail_len;
+	const uint8_t *rehead;
+	size_t rehead_len;
 	int error;                  /* first failure (its message is in pub->errmsg) */
 	uint64_t bytes_in, bytes_out, chunks, retries;
 	uint64_t t0;

@@ -157,26 +157,44 @@ static int mem_put(struct req *r, const uint8_t *data, size_t len)
 	return 0;
 }
 
-/* The next piece an fd sink must write: header, committed chunks in order, trailer. */
-static bool next_piece(struct req *r, const uint8_t **data, size_t *len)
+/* The next piece an fd sink must write: header, committed chunks in order, trailer, and last
+ * the header again when the app asks for it (it holds the index). *off: where it goes (-1: a
+ * pipe's position). */
+static bool next_piece(struct req *r, const uint8_t **data, size_t *len, int64_t *off)
 {
+	*off = r->out_pos < 0 ? -1 : r->out_pos;
+	if (!r->header_done && r->write_off == 0 && r->spec.before_header) {
+		size_t was = r->spec.header_len;
+		r->spec.before_header(r, r->reader.eof_seq);
+		r->spec.before_header = NULL;
+		r->bytes_out = r->bytes_out - was + r->spec.header_len;
+	}
 	if (!r->header_done) {
 		*data = r->spec.header;
 		*len = r->spec.header_len;
-		r->write_header = true;
+		r->piece = PIECE_HEADER;
 		return true;
 	}
-	r->write_header = false;
 	if (r->next_write < r->next_commit) {
 		struct ory_chunk_slot *s = r->cells[r->next_write % r->rt->pool.count];
 		*data = s->c.out;
 		*len = s->c.out_len;
+		r->piece = PIECE_CHUNK;
 		return true;
 	}
-	if (r->trailer_len && !r->trailer_done && r->next_commit == r->reader.eof_seq &&
-	    ory_reader_done(r)) {
-		*data = r->trailer;
-		*len = r->trailer_len;
+	if (!r->tail_known)
+		return false;
+	if (!r->trailer_done) {
+		*data = r->tail;
+		*len = r->tail_len;
+		r->piece = PIECE_TRAILER;
+		return true;
+	}
+	if (r->rehead && !r->rehead_done && r->out_start >= 0) {
+		*data = r->rehead;
+		*len = r->rehead_len;
+		*off = r->out_start + (int64_t)r->write_off;
+		r->piece = PIECE_REHEAD;
 		return true;
 	}
 	return false;
@@ -186,24 +204,32 @@ static void pump_writes(struct req *r)
 {
 	const uint8_t *data;
 	size_t len;
-	while (!r->writing && !abandoned(r) && next_piece(r, &data, &len)) {
+	int64_t off;
+	while (!r->writing && !abandoned(r) && next_piece(r, &data, &len, &off)) {
 		if (r->write_off < len) {
 			size_t n = ORY_MIN(len - r->write_off, (size_t)1 << 30);
-			ory_aio_write(&r->rt->aio, r->sink.fd, data + r->write_off, (unsigned)n,
-				      r->out_pos, r);
+			ory_aio_write(&r->rt->aio, r->sink.fd, data + r->write_off, (unsigned)n, off, r);
 			r->writing = true;
 			return;
 		}
 		/* the piece is out (or empty) */
 		r->write_off = 0;
-		if (r->write_header) {
+		switch (r->piece) {
+		case PIECE_HEADER:
 			r->header_done = true;
-		} else if (r->next_write < r->next_commit) {
+			break;
+		case PIECE_CHUNK: {
 			struct ory_chunk_slot *s = r->cells[r->next_write % r->rt->pool.count];
 			r->next_write++;
 			slot_put(r->rt, s);
-		} else {
+			break;
+		}
+		case PIECE_TRAILER:
 			r->trailer_done = true;
+			break;
+		case PIECE_REHEAD:
+			r->rehead_done = true;
+			break;
 		}
 	}
 	check_done(r);
@@ -226,13 +252,14 @@ static void write_done(struct req *r, int res)
 				     "write error: device accepts no more data"));
 	} else {
 		r->write_off += (size_t)res;
-		if (r->out_pos >= 0)
+		if (r->out_pos >= 0 && r->piece != PIECE_REHEAD)
 			r->out_pos += res;
 	}
 	/* The piece being written when the request failed is no longer held by the kernel. */
 	if (abandoned(r)) {
 		struct ory_chunk_slot *s = r->cells[r->next_write % r->rt->pool.count];
-		if (r->header_done && s && s->c.seq == r->next_write && r->next_write < r->next_commit)
+		if (r->piece == PIECE_CHUNK && s && s->c.seq == r->next_write &&
+		    r->next_write < r->next_commit)
 			slot_put(r->rt, s);
 		check_done(r);
 		return;
@@ -260,8 +287,8 @@ static void commit(struct req *r)
 		/* An fd sink writes from the chunk: keep what emit chose there. */
 		c->out = (uint8_t *)data;
 		c->out_len = len;
-		if (spec->committed)
-			spec->committed(r, c);
+		if (spec->committed && (rc = spec->committed(r, c)) < 0)
+			return fail(r, rc);
 		struct ory_device *d = &rt->devices[s->device];
 		atomic_fetch_add_explicit(&d->chunks, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&d->bytes_in, c->in_len, memory_order_relaxed);
@@ -307,18 +334,29 @@ static void check_done(struct req *r)
 	if (!abandoned(r)) {
 		if (!ory_reader_done(r) || r->next_commit < r->reader.eof_seq)
 			return;
-		/* Everything committed: the trailer, then done. */
-		if (!r->trailer_len && r->spec.trailer)
-			r->trailer_len = r->spec.trailer(r, r->trailer);
+		/* Everything committed: the trailer (and the header again), then done. */
+		if (!r->tail_known) {
+			r->tail_known = true;
+			r->tail = r->spec.trailer ? r->spec.trailer(r, &r->tail_len, &r->rehead,
+								    &r->rehead_len)
+						  : (const uint8_t *)"";
+			if (!r->tail)
+				return fail(r, ory_req_fail(r, ORY_ORIGIN_NONE, -ENOMEM, "out of memory"));
+			r->trailer_done = r->sink.fd < 0 && !r->sink.mem;
+			r->rehead_done = !r->rehead;
+		}
 		if (r->sink.fd >= 0) {
-			if (!r->header_done || (r->trailer_len && !r->trailer_done))
+			if (!r->header_done || !r->trailer_done || !r->rehead_done)
 				return pump_writes(r);
-		} else if (r->sink.mem && r->trailer_len) {
-			int rc = mem_put(r, r->trailer, r->trailer_len);
+		} else if (r->sink.mem && !r->trailer_done) {
+			int rc = mem_put(r, r->tail, r->tail_len);
 			if (rc < 0)
 				return fail(r, rc);
+			r->trailer_done = true;
+			if (r->rehead) /* over the first header, of the same length */
+				memcpy(r->sink.mem, r->rehead, r->rehead_len);
 		}
-		r->bytes_out += r->trailer_len;
+		r->bytes_out += r->tail_len;
 	}
 	if (ory_req_cancelled(r))
 		ory_req_fail(r, ORY_ORIGIN_NONE, -ECANCELED, "cancelled");
@@ -346,8 +384,9 @@ static void activate(struct ory_runtime *rt, struct req *r)
 	r->bytes_out = r->spec.header_len;
 	r->next_commit = r->next_write = 0;
 	r->held = 0;
-	r->writing = r->header_done = r->trailer_done = false;
-	r->write_off = r->trailer_len = 0;
+	r->writing = r->header_done = r->trailer_done = r->rehead_done = r->tail_known = false;
+	r->write_off = r->tail_len = r->rehead_len = 0;
+	r->tail = r->rehead = NULL;
 	memset(r->cells, 0, rt->pool.count * sizeof(*r->cells));
 	atomic_store_explicit(&r->abandoned, false, memory_order_relaxed);
 	r->in_service = true;
@@ -361,7 +400,11 @@ static void activate(struct ory_runtime *rt, struct req *r)
 	/* A file is written at offsets we keep: io_uring's "current position" (-1) is not
 	 * advanced reliably between writes. Pipes and sockets have none. */
 	r->out_pos = r->sink.fd >= 0 ? lseek(r->sink.fd, 0, SEEK_CUR) : -1;
+	r->out_start = r->out_pos;
 	if (rc == 0 && r->sink.fd < 0) {
+		if (r->spec.before_header) /* memory, iovec, mapped file: the size is known */
+			r->spec.before_header(r, r->reader.eof_seq);
+		r->bytes_out = r->spec.header_len;
 		r->header_done = true;
 		if (r->sink.mem)
 			rc = mem_put(r, r->spec.header, r->spec.header_len);
@@ -408,6 +451,12 @@ static bool feed(struct ory_runtime *rt)
 		    r->sink.mem_cap >= room + bound) {
 			s->direct_out = r->sink.mem + r->spec.header_len;
 			s->direct_cap = r->sink.mem_cap - room;
+		} else if (r->sink.fd < 0 && r->sink.mem && r->spec.place) {
+			/* its place is known: the app checked that every chunk fits */
+			size_t len;
+			uint64_t at = r->spec.place(r, r->reader.next_seq, &len);
+			s->direct_out = r->sink.mem + at;
+			s->direct_cap = len;
 		}
 		ory_pool_prepare(rt, &rt->pool, s, copied ? r->reader.chunk_size : 0,
 				 s->direct_out ? 0 : bound);

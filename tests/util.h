@@ -21,8 +21,8 @@ int tu_write_file(const char *path, const void *buf, size_t len);
 /* Whole file into a malloc'd buffer (NULL on error); *len gets its size. */
 uint8_t *tu_read_file(const char *path, size_t *len);
 bool tu_exists(const char *path);
-/* Is gz exactly one gzip member (zlib stops after one) holding want? If not, why says how
- * it differs. */
+/* Is gz exactly one gzip member (zlib stops after one) holding want, followed by nothing but
+ * Octoray's index members (empty, docs/format.md)? If not, why says how it differs. */
 bool tu_gzip_is_member_of(const uint8_t *gz, size_t gz_len, const uint8_t *want,
 			  size_t want_len, char *why, size_t why_len);
 /* Files in dir whose name starts with '.' (our temporary outputs), counted. */

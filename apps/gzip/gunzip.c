@@ -21,6 +21,7 @@
 #include <isa-l/igzip_lib.h>
 
 #include "../../runtime/rt.h"
+#include "gzip_internal.h"
 
 #define IN_SIZE (1u << 20)
 #define OUT_SIZE (2u << 20)
@@ -285,7 +286,16 @@ int ory_gunzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct or
 	if (!rt || in_fd < 0)
 		return -EINVAL;
 	ory_tls_set_error(rt, ORY_ORIGIN_NONE, "");
-	int rc;
+	struct ory_gunzip_result ires = { .struct_size = sizeof(ires) };
+	int rc = gunzip_indexed_fd(rt, in_fd, out_fd, opts, &ires);
+	if (rc != -ENOENT) { /* ours, read through the index (or failed there) */
+		if (result && result->struct_size >= sizeof(result->struct_size)) {
+			size_t n = ORY_MIN(result->struct_size, sizeof(ires));
+			ires.struct_size = n;
+			memcpy(result, &ires, n);
+		}
+		return rc;
+	}
 	struct gunzip *g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;

@@ -3,6 +3,8 @@
  * combined chunk by chunk around the runtime, and the synchronous calls of the public API. */
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <zlib.h>
 
@@ -17,55 +19,87 @@ void ory_gzip_opts_init(struct ory_gzip_opts *o)
 	memset(o, 0, sizeof(*o));
 	o->struct_size = sizeof(*o);
 	o->level = 6;
+	o->independent = true;
+	o->index = true;
 }
 
-/* A request's framing state: check values of everything committed so far, combined chunk by
- * chunk in input order. Full chunks all have the same length, so their CRC combine operator
- * is computed once. */
+/* A request's framing (framer.c) and where its chunks' results go. */
 struct gzip_frame {
 	struct gzip_params p;
-	enum ory_framing framing;
-	bool unterminated;
-	uint32_t crc, adler;
-	uint64_t total;
-	size_t chunk_size;
-	uLong full_op;
-	uint8_t header[10 + NAME_MAX_LEN + 1];
+	struct ory_gzip_framer *fr;
+	struct ory_chunk_info *info;   /* the caller's, or NULL */
+	uint64_t info_cap, info_n;
 };
 _Static_assert(sizeof(struct gzip_frame) <= sizeof(struct req_frame_store), "frame too big");
 
-static void frame_committed(struct req *r, const struct ory_chunk *c)
+static int frame_committed(struct req *r, const struct ory_chunk *c)
 {
 	struct gzip_frame *f = r->spec.frame;
-	f->crc = c->in_len == f->chunk_size
-			 ? (uint32_t)crc32_combine_op(f->crc, c->check, f->full_op)
-			 : (uint32_t)crc32_combine64(f->crc, c->check, (z_off64_t)c->in_len);
-	if (f->p.adler)
-		f->adler = (uint32_t)adler32_combine64(f->adler, c->check2, (z_off64_t)c->in_len);
-	f->total += c->in_len;
+	struct ory_chunk_info ci = { .out_len = (uint32_t)c->out_len, .in_len = (uint32_t)c->in_len,
+				     .crc32 = c->check };
+	if (f->info) {
+		if (f->info_n == f->info_cap)
+			return ory_req_fail(r, ORY_ORIGIN_OUTPUT, -ENOSPC,
+					    "more than the %llu chunk_info entries given",
+					    (unsigned long long)f->info_cap);
+		f->info[f->info_n++] = ci;
+	}
+	if (gzip_framer_add(f->fr, &ci, c->check2) < 0)
+		return ory_req_fail(r, ORY_ORIGIN_NONE, -ENOMEM, "out of memory");
+	return 0;
 }
 
-static size_t frame_trailer(struct req *r, uint8_t *buf)
+static void frame_before_header(struct req *r, uint64_t chunks)
 {
 	struct gzip_frame *f = r->spec.frame;
-	switch (f->framing) {
-	case ORY_FRAMING_ZLIB:
-		return zlib_trailer(buf, f->adler);
-	case ORY_FRAMING_RAW:
-		if (f->unterminated)
-			return 0;
-		memcpy(buf, "\x03\x00", GZIP_FINAL_BLOCK_LEN);
-		return GZIP_FINAL_BLOCK_LEN;
-	default:
-		return gzip_trailer(buf, f->crc, f->total);
+	if (chunks <= 1) {
+		gzip_framer_one_chunk(f->fr);
+		r->spec.header = gzip_framer_header(f->fr, &r->spec.header_len);
 	}
+}
+
+static const uint8_t *frame_trailer(struct req *r, size_t *len, const uint8_t **head,
+				    size_t *head_len)
+{
+	struct gzip_frame *f = r->spec.frame;
+	return gzip_framer_finish(f->fr, len, head, head_len);
 }
 
 static void frame_finish(struct req *r)
 {
 	struct gzip_frame *f = r->spec.frame;
-	r->pub->crc32 = f->crc;
-	r->pub->adler32 = f->p.adler ? f->adler : 0;
+	r->pub->crc32 = gzip_framer_crc(f->fr);
+	r->pub->adler32 = f->p.adler ? gzip_framer_adler(f->fr) : 0;
+	gzip_framer_free(f->fr);
+	f->fr = NULL;
+}
+
+/* The input's size if it can be known now (a buffer, or the rest of a regular file), and
+ * whether the output can take its header again at the end (a buffer, or a regular file). */
+static uint64_t input_size(const struct req *r)
+{
+	const struct ory_source *src = &r->src;
+	if (src->fd < 0) {
+		uint64_t n = src->mem_len;
+		for (unsigned i = 0; src->iov && i < src->iovcnt; i++)
+			n += src->iov[i].iov_len;
+		return n;
+	}
+	struct stat st;
+	if (fstat(src->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return UINT64_MAX;
+	off_t pos = src->has_offset ? (off_t)src->offset : lseek(src->fd, 0, SEEK_CUR);
+	uint64_t left = pos >= 0 && st.st_size > pos ? (uint64_t)(st.st_size - pos) : 0;
+	return src->len && src->len < left ? src->len : left;
+}
+
+static bool output_rewritable(const struct req *r)
+{
+	struct stat st;
+	if (r->sink.fd < 0)
+		return true;
+	return fstat(r->sink.fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	       lseek(r->sink.fd, 0, SEEK_CUR) >= 0;
 }
 
 /* Input and output of a request as the runtime reads and writes them. */
@@ -111,10 +145,10 @@ int ory_deflate_prepare(struct req *r)
 				    "chunk size %zu out of range (32 KiB .. the runtime's %zu)", chunk,
 				    rt->opts.chunk_size);
 	bool primed = !o.independent && o.level <= 3;
-	if (o.dict_len && (!o.dict || !primed || o.framing == ORY_FRAMING_GZIP))
+	if (o.dict_len && (!o.dict || o.level > 3 || o.framing == ORY_FRAMING_GZIP))
 		return ory_req_fail(r, ORY_ORIGIN_NONE, -EINVAL,
 				    "a preset dictionary needs raw or zlib framing at levels 1-3 "
-				    "(ISA-L) without `independent`: libdeflate (4-9) has none");
+				    "(ISA-L): libdeflate (4-9) has none, gzip no place to name it");
 	if (o.name && strlen(o.name) > NAME_MAX_LEN)
 		return ory_req_fail(r, ORY_ORIGIN_NONE, -EINVAL, "file name over %d bytes for the header",
 				    NAME_MAX_LEN);
@@ -122,27 +156,23 @@ int ory_deflate_prepare(struct req *r)
 	if (rc < 0)
 		return rc;
 
+	/* only the last 32 KiB of a dictionary can matter to deflate */
+	if (o.dict_len > ORY_DICT_MAX) {
+		o.dict = (const uint8_t *)o.dict + o.dict_len - ORY_DICT_MAX;
+		o.dict_len = ORY_DICT_MAX;
+	}
+	o.independent = !primed;
 	struct gzip_frame *f = r->spec.frame;
-	memset(f, 0, offsetof(struct gzip_frame, header));
+	memset(f, 0, sizeof(*f));
 	f->p = (struct gzip_params){ .level = o.level, .primed = primed,
 				     .adler = o.framing == ORY_FRAMING_ZLIB };
-	f->framing = o.framing;
-	f->unterminated = o.unterminated && o.framing == ORY_FRAMING_RAW;
-	f->adler = 1;
-	f->chunk_size = chunk;
-	f->full_op = crc32_combine_gen64((z_off64_t)chunk);
-	/* only the last 32 KiB of a dictionary can matter to deflate */
-	const uint8_t *dict = o.dict;
-	size_t dict_len = o.dict_len;
-	if (dict_len > ORY_DICT_MAX) {
-		dict += dict_len - ORY_DICT_MAX;
-		dict_len = ORY_DICT_MAX;
-	}
-	size_t hlen = 0;
-	if (o.framing == ORY_FRAMING_GZIP)
-		hlen = gzip_header(f->header, sizeof(f->header), o.level, o.name, o.mtime);
-	else if (o.framing == ORY_FRAMING_ZLIB)
-		hlen = zlib_header(f->header, o.level, dict, dict_len);
+	f->info = r->pub->chunk_info;
+	f->info_cap = r->pub->chunk_info_cap;
+	rc = gzip_framer_new(&o, chunk, input_size(r), output_rewritable(r), &f->fr);
+	if (rc < 0)
+		return ory_req_fail(r, ORY_ORIGIN_NONE, rc, "out of memory");
+	size_t hlen;
+	const uint8_t *header = gzip_framer_header(f->fr, &hlen);
 	/* A memory input smaller than a chunk needs only its own bound. */
 	size_t bound_in = r->src.fd < 0 && !r->src.iov ? ORY_MIN(chunk, r->src.mem_len) : chunk;
 	r->spec = (struct ory_job_spec){
@@ -150,11 +180,12 @@ int ory_deflate_prepare(struct req *r)
 		.params = &f->p,
 		.chunk_size = chunk,
 		.dict_size = primed ? ORY_DICT_MAX : 0,
-		.dict = dict,
-		.dict_len = dict_len,
+		.dict = o.dict,
+		.dict_len = o.dict_len,
 		.out_bound = gzip_chunk_bound(bound_in),
-		.header = f->header,
+		.header = header,
 		.header_len = hlen,
+		.before_header = frame_before_header,
 		.committed = frame_committed,
 		.trailer = frame_trailer,
 		.finish = frame_finish,
@@ -172,15 +203,23 @@ int ory_crc_prepare(struct req *r)
 	if (rc < 0)
 		return rc;
 	r->sink = (struct ory_sink){ .fd = -1 }; /* no output */
+	/* A raw, unterminated framer: no bytes around the data, just the CRC combined. */
+	struct ory_gzip_opts o;
+	ory_gzip_opts_init(&o);
+	o.framing = ORY_FRAMING_RAW;
+	o.unterminated = true;
 	struct gzip_frame *f = r->spec.frame;
-	memset(f, 0, offsetof(struct gzip_frame, header));
-	f->chunk_size = r->rt->opts.chunk_size;
-	f->full_op = crc32_combine_gen64((z_off64_t)f->chunk_size);
+	memset(f, 0, sizeof(*f));
+	rc = gzip_framer_new(&o, r->rt->opts.chunk_size, UINT64_MAX, false, &f->fr);
+	if (rc < 0)
+		return ory_req_fail(r, ORY_ORIGIN_NONE, rc, "out of memory");
 	r->spec = (struct ory_job_spec){
 		.app = &ory_crc_app,
 		.params = &f->p,
-		.chunk_size = f->chunk_size,
+		.chunk_size = r->rt->opts.chunk_size,
+		.header = (const uint8_t *)"",
 		.committed = frame_committed,
+		.trailer = frame_trailer,
 		.finish = frame_finish,
 		.frame = f,
 	};
@@ -209,7 +248,10 @@ size_t ory_gzip_bound(const struct ory_runtime *rt, size_t in_len)
 {
 	size_t chunk = rt->opts.chunk_size;
 	size_t full = in_len / chunk, rest = in_len % chunk;
-	return 10 + 10 + full * gzip_chunk_bound(chunk) + (rest ? gzip_chunk_bound(rest) : 0);
+	/* header, its extra field's length, the index (in the header or after the data), the
+	 * chunks, the final block and trailer */
+	return 10 + 2 + gzip_index_bound(full + (rest > 0)) + full * gzip_chunk_bound(chunk) +
+	       (rest ? gzip_chunk_bound(rest) : 0) + 10;
 }
 
 int ory_gzip_buf(struct ory_runtime *rt, const void *in, size_t in_len, void *out,

@@ -20,6 +20,7 @@ struct gzip_params {
 /* Parameters of one decompression request (chunk->params of ory_inflate_app). */
 struct inflate_params {
 	enum ory_framing framing;
+	bool chunk;     /* one chunk of an indexed file: raw, exact, non-final */
 };
 
 /* What an inflate chunk reports beside its output, in c->check2: members decoded, whether
@@ -32,6 +33,57 @@ enum inflate_why { WHY_NONE, WHY_NOT_GZIP, WHY_METHOD, WHY_CHECK, WHY_FORMAT, WH
 const char *inflate_why_text(unsigned why);
 
 extern const struct ory_app ory_gzip_app, ory_inflate_app, ory_crc_app;
+
+/* framer.c: header, trailer and index (docs/format.md). rewritable: the header can be written
+ * again at the end (the index may go there); in_len UINT64_MAX when not known. */
+struct ory_gzip_framer;
+int gzip_framer_new(const struct ory_gzip_opts *o, size_t chunk_size, uint64_t in_len,
+		    bool rewritable, struct ory_gzip_framer **out);
+const uint8_t *gzip_framer_header(const struct ory_gzip_framer *f, size_t *len);
+/* The input turned out to be one chunk (before the header was used): no index. */
+void gzip_framer_one_chunk(struct ory_gzip_framer *f);
+/* The next chunk's results; adler: its Adler-32, for zlib framing. 0 or -ENOMEM. */
+int gzip_framer_add(struct ory_gzip_framer *f, const struct ory_chunk_info *c, uint32_t adler);
+uint32_t gzip_framer_crc(const struct ory_gzip_framer *f);
+uint32_t gzip_framer_adler(const struct ory_gzip_framer *f);
+/* The bytes after the data, and the header to write again (NULL if none). NULL on ENOMEM. */
+const uint8_t *gzip_framer_finish(struct ory_gzip_framer *f, size_t *len, const uint8_t **header,
+				  size_t *header_len);
+void gzip_framer_free(struct ory_gzip_framer *f);
+/* Most bytes an index of `chunks` entries takes (header room or members at the end). */
+size_t gzip_index_bound(uint64_t chunks);
+/* CRC-32 of entries as the format stores them. */
+uint32_t gzip_index_crc(const struct ory_chunk_info *e, size_t n);
+
+/* index.c: the index of one of our files, checked against the data member. */
+struct gzip_index {
+	uint64_t header_len;    /* of the data member */
+	uint32_t chunk_size;    /* no chunk holds more input */
+	size_t n;
+	struct ory_chunk_info *e;
+	uint64_t *coff;         /* where chunk i's deflate data starts in the source */
+	uint64_t *uoff;         /* where chunk i's output starts in the original */
+	uint64_t total;         /* bytes of the original */
+	uint32_t crc;           /* the data member's CRC-32 */
+	uint64_t data_end;      /* first byte after the data member */
+	uint64_t rest;          /* bytes after it that are not index members */
+};
+/* Load and check the index of the member at `base` of a source of `size` bytes: a file (fd) or
+ * memory (fd < 0). 0; -ENOENT: no index (not ours, or plain); -EBADMSG with why: damaged;
+ * -EIO, -ENOMEM. */
+int gzip_index_load(struct gzip_index *x, int fd, const uint8_t *mem, uint64_t base,
+		    uint64_t size, char *why, size_t wlen);
+void gzip_index_free(struct gzip_index *x);
+/* The chunk that holds byte pos of the original (pos < total). */
+size_t gzip_index_chunk_at(const struct gzip_index *x, uint64_t pos);
+
+/* gunzip_index.c: decompression through the index, when the input has a usable one;
+ * -ENOENT when it has none (the caller then reads it sequentially). */
+int gunzip_indexed_fd(struct ory_runtime *rt, int in_fd, int out_fd,
+		      const struct ory_gunzip_opts *o, struct ory_gunzip_result *res);
+int gunzip_indexed_buf(struct ory_runtime *rt, const uint8_t *in, size_t in_len, uint8_t *out,
+		       size_t out_cap, size_t *out_len, const struct ory_gunzip_opts *o,
+		       struct ory_gunzip_result *res);
 
 /* Largest output a chunk of in_len bytes may produce: stored blocks plus a little slack. Every
  * kernel falls back to stored blocks rather than exceed it, which makes it a hard bound. */

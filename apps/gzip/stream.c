@@ -35,12 +35,13 @@ struct sbuf {
 	size_t out_read;       /* pull mode: bytes of out already read */
 	int state;
 	bool retired;          /* its check values and sizes are in the stream's totals */
+	uint32_t adler;        /* of its input, for zlib framing */
 	_Atomic bool done;
 };
 
-/* Header or trailer bytes and how far they were handed out. */
+/* Header or trailer bytes (the framer's) and how far they were handed out. */
 struct frame_bytes {
-	uint8_t b[10 + 1024 + 8];
+	const uint8_t *b;
 	size_t len, done;
 };
 
@@ -56,9 +57,9 @@ struct ory_stream {
 	uint8_t tail[ORY_DICT_MAX];
 	size_t tail_len;
 	struct frame_bytes header, trail;
+	struct ory_gzip_framer *fr;
 	bool finished;
 	_Atomic uint32_t completions; /* futex word: bumped by every chunk's completion */
-	uint32_t crc, adler;
 	uint64_t total, out_total, chunks, retries, t0;
 	int error;
 	char errmsg[256];
@@ -104,8 +105,10 @@ static int retire(struct ory_stream *s, struct sbuf *b)
 	if (b->req.status < 0)
 		return fail(s, b->req.status, b->req.errmsg);
 	b->retired = true;
-	s->crc = s->chunks ? (uint32_t)crc32_combine64(s->crc, b->req.crc32, (z_off64_t)b->len)
-			   : b->req.crc32;
+	struct ory_chunk_info ci = { .out_len = (uint32_t)b->req.bytes_out,
+				     .in_len = (uint32_t)b->len, .crc32 = b->req.crc32 };
+	if (gzip_framer_add(s->fr, &ci, b->adler) < 0)
+		return fail(s, -ENOMEM, "out of memory");
 	s->total += b->len;
 	s->out_total += b->req.bytes_out;
 	s->chunks++;
@@ -118,6 +121,7 @@ static void recycle(struct ory_stream *s, struct sbuf *b)
 	b->state = BUF_FREE;
 	b->retired = false;
 	b->len = b->out_read = 0;
+	b->adler = 1;
 	s->head = (s->head + 1) % s->depth;
 	s->count--;
 }
@@ -194,13 +198,16 @@ static int submit(struct ory_stream *s)
 	b->g.progress = NULL;
 	b->g.dict = NULL;
 	b->g.dict_len = 0;
-	if (primed && s->tail_len) {
+	/* the input before (primed), or a preset dictionary: only the first chunk has it then */
+	if (s->tail_len) {
 		memcpy(b->in + ORY_DICT_MAX - s->tail_len, s->tail, s->tail_len);
 		b->g.dict = b->in + ORY_DICT_MAX - s->tail_len;
 		b->g.dict_len = s->tail_len;
 	}
 	if (primed)
 		keep_tail(s, b->in + ORY_DICT_MAX, b->len);
+	else
+		s->tail_len = 0; /* a preset dictionary was for the first chunk only */
 	ory_request_init(&b->req, ORY_OP_DEFLATE);
 	b->req.in = b->in + ORY_DICT_MAX;
 	b->req.in_len = b->len;
@@ -252,7 +259,7 @@ int ory_stream_create(struct ory_runtime *rt, const struct ory_stream_opts *opts
 	    s->chunk < 32 * 1024 || (s->g.name && strlen(s->g.name) > 1023))
 		goto fail;
 	bool primed = !s->g.independent && s->g.level <= 3;
-	if (s->g.dict_len && (!s->g.dict || !primed || s->g.framing == ORY_FRAMING_GZIP))
+	if (s->g.dict_len && (!s->g.dict || s->g.level > 3 || s->g.framing == ORY_FRAMING_GZIP))
 		goto fail;
 	s->rt = rt;
 	s->depth = s->o.depth;
@@ -270,15 +277,19 @@ int ory_stream_create(struct ory_runtime *rt, const struct ory_stream_opts *opts
 	}
 	if (s->g.dict_len) /* a preset dictionary primes the first chunk */
 		keep_tail(s, s->g.dict, s->g.dict_len);
+	/* the framer reads the dictionary for zlib's DICTID: it is in tail now */
+	s->g.dict = s->tail;
+	s->g.dict_len = s->tail_len;
+	s->g.independent = !primed;
+	rc = gzip_framer_new(&s->g, s->chunk, UINT64_MAX, false, &s->fr);
+	if (rc < 0)
+		goto fail;
+	s->header.b = gzip_framer_header(s->fr, &s->header.len);
 	s->g.dict = NULL;
 	s->g.dict_len = 0;
-	if (s->g.framing == ORY_FRAMING_GZIP)
-		s->header.len = gzip_header(s->header.b, sizeof(s->header.b), s->g.level, s->g.name,
-					  s->g.mtime);
-	else if (s->g.framing == ORY_FRAMING_ZLIB)
-		s->header.len = zlib_header(s->header.b, s->g.level, s->tail, s->tail_len);
 	s->g.name = NULL;
-	s->adler = 1;
+	for (unsigned i = 0; i < s->depth; i++)
+		s->bufs[i].adler = 1;
 	s->t0 = ory_now_ns();
 	*out = s;
 	return 0;
@@ -307,7 +318,7 @@ long ory_stream_write(struct ory_stream *s, const void *data, size_t len)
 		memcpy(b->in + ORY_DICT_MAX + b->len, p + taken, n);
 		/* zlib's check: taken here, in input order, while the piece is in cache */
 		if (s->g.framing == ORY_FRAMING_ZLIB)
-			s->adler = isal_adler32(s->adler, p + taken, n);
+			b->adler = isal_adler32(b->adler, p + taken, n);
 		b->len += n;
 		taken += n;
 		if (b->len == s->chunk)
@@ -380,14 +391,11 @@ int ory_stream_finish(struct ory_stream *s, struct ory_job_stats *stats)
 	if (rc < 0)
 		return rc;
 	struct frame_bytes *t = &s->trail;
-	if (s->g.framing == ORY_FRAMING_GZIP) {
-		t->len = gzip_trailer(t->b, s->crc, s->total);
-	} else if (s->g.framing == ORY_FRAMING_ZLIB) {
-		t->len = zlib_trailer(t->b, s->adler);
-	} else if (!s->g.unterminated) {
-		memcpy(t->b, "\x03\x00", GZIP_FINAL_BLOCK_LEN);
-		t->len = GZIP_FINAL_BLOCK_LEN;
-	}
+	const uint8_t *head;
+	size_t head_len;
+	t->b = gzip_framer_finish(s->fr, &t->len, &head, &head_len); /* no header to rewrite */
+	if (!t->b)
+		return fail(s, -ENOMEM, "out of memory");
 	if (s->o.out && put_frame(s, t) < 0)
 		return s->error;
 	if (stats) {
@@ -428,5 +436,6 @@ void ory_stream_destroy(struct ory_stream *s)
 		free(b->out);
 	}
 	free(s->bufs);
+	gzip_framer_free(s->fr);
 	free(s);
 }

@@ -214,9 +214,12 @@ struct ory_job_stats {
  * card's deflate encoder differs from the CPU's, so when cards and CPU workers share a request
  * (or a card's chunk is retried on the CPU) the bytes depend on who ran what, and stay valid
  * with the same content. Levels: 1-3 use ISA-L (levels 1-3), 4-9 use libdeflate at the same
- * level. At levels 1-3 each chunk is primed with the last 32 KiB of the input before it, as
- * pigz does, unless `independent` is set; libdeflate has no dictionary, so levels 4-9 are
- * always independent. */
+ * level. Chunks are independent by default: with `index` (the default), a gzip member of more
+ * than one chunk carries an index (docs/format.md: in the header, or in empty members after
+ * it), from which ory_gunzip_* inflate the chunks in parallel and ory_gunzip_range reads any
+ * part; every gzip reader still reads the file as usual. With `independent` false, levels 1-3
+ * prime each chunk with the last 32 KiB of the input before it, as pigz does (smaller, but
+ * not decodable in parallel: no index then). */
 enum ory_framing {
 	ORY_FRAMING_GZIP = 0, /* RFC 1952, one member */
 	ORY_FRAMING_ZLIB,     /* RFC 1950 */
@@ -226,7 +229,7 @@ enum ory_framing {
 struct ory_gzip_opts {
 	size_t struct_size;
 	int level;            /* 1..9, default 6 */
-	bool independent;     /* do not prime chunks with the previous 32 KiB (pigz -i) */
+	bool independent;     /* do not prime chunks with the previous 32 KiB: default true */
 	const char *name;     /* FNAME stored in the gzip header (at most 1023 bytes); NULL stores
 			       * none. Read when the request is submitted. */
 	uint32_t mtime;       /* MTIME stored in the header (0: none) */
@@ -247,6 +250,9 @@ struct ory_gzip_opts {
 	/* Input bytes per chunk for this request; 0: the runtime's chunk size, which is also the
 	 * largest allowed; at least 32 KiB. */
 	size_t chunk_size;
+	/* gzip framing with independent chunks: write the chunk index (docs/format.md). Default
+	 * true. */
+	bool index;
 };
 
 void ory_gzip_opts_init(struct ory_gzip_opts *opts);
@@ -294,8 +300,10 @@ struct ory_gunzip_result {
 	bool trailing_garbage;    /* non-zero bytes after the last member were ignored (warn) */
 };
 
-/* Decompress in_fd to out_fd; out_fd < 0 tests only. Runs ISA-L's inflate on the calling
- * thread, streaming (memory stays small whatever the sizes). Stops at the first error:
+/* Decompress in_fd to out_fd; out_fd < 0 tests only. A regular file that carries our chunk
+ * index (docs/format.md) is inflated chunk by chunk on the runtime's CPU workers, in parallel,
+ * each chunk checked against the index; anything else by ISA-L's inflate on the calling thread,
+ * streaming (memory stays small whatever the sizes). Stops at the first error:
  * -EBADMSG (not gzip, bad header, corrupt data, CRC or length mismatch; the message says
  * which), -EIO, and the write errors of ory_gzip_fd. As GNU gzip: zero bytes after the last
  * member are accepted silently and other trailing bytes set result->trailing_garbage. gzip
@@ -304,11 +312,21 @@ int ory_gunzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct or
 		  struct ory_gunzip_result *result);
 
 /* Decompress in[0..in_len) into out[0..out_cap), setting *out_len; as ory_gunzip_fd otherwise
- * (gzip, zlib or raw framing as opts->framing says), plus -ENOSPC when the output does not fit
- * (nothing beyond out_cap is written). */
+ * (gzip, zlib or raw framing as opts->framing says; indexed gzip in parallel, each chunk into
+ * its place), plus -ENOSPC when the output does not fit (nothing beyond out_cap is written). */
 int ory_gunzip_buf(struct ory_runtime *rt, const void *in, size_t in_len, void *out,
 		   size_t out_cap, size_t *out_len, const struct ory_gunzip_opts *opts,
 		   struct ory_gunzip_result *result);
+
+/* Extract bytes [offset, offset + len) of the original from an indexed gzip file (ours,
+ * docs/format.md) at in_fd (a regular file; read from its start) into out[0..out_cap),
+ * inflating only the chunks that cover them, in parallel; *out_len gets the bytes written (fewer
+ * than len at the end of the original, 0 past it). Each chunk read is checked against the
+ * index. Returns 0, -ENOTSUP (no index: a file of other tools, one chunk, or --primed; or chunks
+ * larger than the runtime's), -ESPIPE (not a regular file), -EBADMSG (damaged), -ENOSPC (out_cap
+ * < the bytes to write), -EIO. */
+int ory_gunzip_range(struct ory_runtime *rt, int in_fd, uint64_t offset, uint64_t len,
+		     void *out, size_t out_cap, size_t *out_len, const struct ory_gunzip_opts *opts);
 
 /* ---- cnv: CNV-W1A1, a binarized CIFAR-10 classifier ----------------------------------------
  * Bit-exact with BNN-PYNQ's CNV-W1A1 (79% on CIFAR-10). A chunk is a batch of images; results
@@ -399,6 +417,13 @@ enum ory_op {
 	ORY_OP_CNV,         /* classify images (per `cnv`): text lines, or classes into arrays */
 };
 
+/* One chunk of compressed output: its size, its input's size and the input's CRC-32. */
+struct ory_chunk_info {
+	uint32_t out_len;
+	uint32_t in_len;
+	uint32_t crc32;
+};
+
 struct ory_request {
 	size_t struct_size;
 	enum ory_op op;
@@ -438,6 +463,11 @@ struct ory_request {
 	uint64_t chunks;
 	uint64_t retries;
 	char errmsg[256];             /* one line naming the cause when status < 0 */
+	/* ORY_OP_DEFLATE: if not NULL, what each chunk became, in order (chunk_info_cap entries
+	 * at most, else the request fails with -ENOSPC): pieces compressed by several processes
+	 * are framed with it (ory_gzip_framer). */
+	struct ory_chunk_info *chunk_info;
+	uint64_t chunk_info_cap;
 	/* Private to the runtime while the request is in flight. */
 	void *priv;
 };
@@ -474,6 +504,29 @@ int ory_submit(struct ory_runtime *rt, struct ory_queue *q, struct ory_request *
  * request that completes anyway (it was nearly done) completes with its real status. Returns 0,
  * or -ENOENT if req is not in flight on rt. Any thread. */
 int ory_cancel(struct ory_runtime *rt, struct ory_request *req);
+
+/* ---- framing of pieces compressed elsewhere ------------------------------------------------
+ * The header, trailer and index of a gzip file whose chunks were compressed by several
+ * processes or hosts (octoray-dask): the raw deflate pieces (unterminated, of the same chunks
+ * and options) concatenated in order between this header and this trailer give the file
+ * ory_gzip_fd writes for the same input. One thread at a time per framer. */
+struct ory_gzip_framer;
+
+/* A framer for a file of in_len input bytes (UINT64_MAX: not known, the index then goes at the
+ * end) compressed with opts (gzip framing; chunk_size must be set: that of the pieces). Returns
+ * 0, -EINVAL or -ENOMEM. */
+int ory_gzip_framer_create(const struct ory_gzip_opts *opts, uint64_t in_len,
+			   struct ory_gzip_framer **out);
+/* The header, to write first. Valid until destroy. */
+const void *ory_gzip_framer_header(struct ory_gzip_framer *f, size_t *len);
+/* Record the next chunks' results (ory_request.chunk_info), in input order. 0 or -ENOMEM. */
+int ory_gzip_framer_add(struct ory_gzip_framer *f, const struct ory_chunk_info *chunks, size_t n);
+/* After the last piece: the bytes that follow it (final block, CRC-32, ISIZE, index members),
+ * and the header to write again over the first one when it holds the index (*header_len 0:
+ * nothing to rewrite). Both valid until destroy. */
+const void *ory_gzip_framer_finish(struct ory_gzip_framer *f, size_t *len, const void **header,
+				   size_t *header_len);
+void ory_gzip_framer_destroy(struct ory_gzip_framer *f);
 
 /* ---- streams: compression of data that arrives in pieces -----------------------------------
  * A stream cuts what is written into chunks, submits each as a request and delivers the

@@ -33,7 +33,10 @@ static void gzip_usage(FILE *f)
 		"  -1 .. -9             level: 1-3 ISA-L, 4-9 libdeflate (default 6)\n"
 		"      --fast, --best   -1, -9\n"
 		"  -b, --blocksize KiB  chunk size (default 1024, 32 .. 65536)\n"
-		"  -i, --independent    do not prime chunks with the previous 32 KiB\n"
+		"  -i, --independent    independent chunks with an index, decodable in parallel\n"
+		"                       and at any offset (the default)\n"
+		"      --primed         prime each chunk at levels 1-3 with the 32 KiB before it\n"
+		"                       (pigz's way: a little smaller, no index)\n"
 		"  -n, --no-name        compressing: store no name and time; -d: restore neither\n"
 		"                       (the default of -d)\n"
 		"  -N, --name           compressing: store the name and time (the default);\n"
@@ -59,9 +62,10 @@ int cmd_gzip(int argc, char **argv)
 {
 	struct gz_cli c = {
 		.dev = { .spec = "all", .chunk_kib = 1024 }, .level = 6, .suffix = ".gz",
-		.no_name = -1, .no_time = -1,
+		.no_name = -1, .no_time = -1, .independent = true,
 	};
-	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS, OPT_SYNCHRONOUS, OPT_STATS_JSON };
+	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS, OPT_SYNCHRONOUS, OPT_STATS_JSON,
+	       OPT_PRIMED };
 	const char *stats_json = NULL;
 	static const struct option longs[] = {
 		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
@@ -72,6 +76,7 @@ int cmd_gzip(int argc, char **argv)
 		{ "fast", no_argument, NULL, OPT_FAST },   { "best", no_argument, NULL, OPT_BEST },
 		{ "blocksize", required_argument, NULL, 'b' },
 		{ "independent", no_argument, NULL, 'i' }, { "no-name", no_argument, NULL, 'n' },
+		{ "primed", no_argument, NULL, OPT_PRIMED },
 		{ "name", no_argument, NULL, 'N' },        { "no-time", no_argument, NULL, 'T' },
 		{ "time", no_argument, NULL, 'M' },
 		{ "suffix", required_argument, NULL, 'S' },
@@ -116,6 +121,7 @@ int cmd_gzip(int argc, char **argv)
 			}
 			break;
 		case 'i': c.independent = true; break;
+		case OPT_PRIMED: c.independent = false; break;
 		case 'n': c.no_name = c.no_time = 1; break;
 		case 'N': c.no_name = c.no_time = 0; break;
 		case 'm': case 'T': c.no_time = 1; break; /* gzip's -m, pigz's -m and -T */
