@@ -172,8 +172,9 @@ static void queue_read(struct req *r, struct ory_chunk_slot *s)
 	unsigned len = (unsigned)(s->want - s->fill);
 	int fixed = -1;
 	if (rd->seekable) {
-		/* Registered once per buffer, for the bytes a chunk of this size needs. */
-		size_t need = ORY_DICT_MAX + rd->chunk_size;
+		/* Registered once per buffer, for the bytes a chunk of this size needs (a cut chunk,
+		 * compressed, may need a little more). */
+		size_t need = ORY_MAX(ORY_DICT_MAX + rd->chunk_size, (size_t)(dst + len - s->in_area));
 		if (s->registered >= need ||
 		    ory_aio_register(&rt->aio, s->index, s->in_area, (need + 4095) & ~(size_t)4095)) {
 			if (s->registered < need)
