@@ -164,6 +164,11 @@ static bool next_piece(struct req *r, const uint8_t **data, size_t *len, int64_t
 {
 	*off = r->out_pos < 0 ? -1 : r->out_pos;
 	if (!r->header_done && r->write_off == 0 && r->spec.before_header) {
+		/* The header depends on whether there is more than one chunk: wait until the input
+		 * says (a pipe of exactly one chunk ends only with the next read), so that the bytes
+		 * never depend on timing. */
+		if (r->reader.eof_seq == UINT64_MAX && r->reader.data_end < 2)
+			return false;
 		size_t was = r->spec.header_len;
 		r->spec.before_header(r, r->reader.eof_seq);
 		r->spec.before_header = NULL;
@@ -494,11 +499,14 @@ static void on_io(void *arg, void *tag, int res)
 	if (s->c.seq >= r->reader.eof_seq) { /* read past the end: nothing in it */
 		slot_put(rt, s);
 		dispatch_ready(r);
-		return check_done(r);
+	} else {
+		dispatch_ready(r);
+		if (ory_reader_wants(r))
+			feed_push(rt, r);
 	}
-	dispatch_ready(r);
-	if (ory_reader_wants(r))
-		feed_push(rt, r);
+	/* A header waiting for the input's length may go out now. */
+	if (r->sink.fd >= 0)
+		return pump_writes(r);
 	check_done(r);
 }
 
