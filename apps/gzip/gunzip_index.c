@@ -47,7 +47,8 @@ static uint64_t gi_place(struct req *r, uint64_t seq, size_t *len)
 	return f->x->uoff[k] - f->x->uoff[f->first];
 }
 
-static int gi_committed(struct req *r, const struct ory_chunk *c)
+/* Every chunk against its index entry, before a range trims its output. */
+static int gi_check(struct req *r, const struct ory_chunk *c)
 {
 	struct gi_frame *f = r->spec.frame;
 	size_t k = f->first + (size_t)c->seq;
@@ -56,6 +57,15 @@ static int gi_committed(struct req *r, const struct ory_chunk *c)
 		return ory_req_fail(r, ORY_ORIGIN_INPUT, -EBADMSG,
 				    "invalid compressed data--chunk %zu does not match the index "
 				    "(%s)", k, c->out_len != e->in_len ? "length" : "crc");
+	return 0;
+}
+
+static int gi_committed(struct req *r, const struct ory_chunk *c)
+{
+	struct gi_frame *f = r->spec.frame;
+	int rc = gi_check(r, c);
+	if (rc < 0)
+		return rc;
 	f->crc = (uint32_t)crc32_combine64(f->crc, c->check, (z_off64_t)c->out_len);
 	f->total += c->out_len;
 	if (f->whole && c->seq + 1 == f->n && (f->crc != f->x->crc || f->total != f->x->total))
@@ -68,6 +78,9 @@ static int gi_committed(struct req *r, const struct ory_chunk *c)
 static int gi_emit(struct req *r, struct ory_chunk *c, const uint8_t **data, size_t *len)
 {
 	struct gi_frame *f = r->spec.frame;
+	int rc = gi_check(r, c);
+	if (rc < 0)
+		return rc;
 	uint64_t skip = c->seq == 0 ? f->skip : 0;
 	uint64_t n = c->out_len > skip ? c->out_len - skip : 0;
 	if (n > f->want - f->written)
@@ -116,7 +129,7 @@ static int gi_prepare(struct req *r, const void *arg)
 		.cut_n = a->n,
 		.place = range || !a->out ? NULL : gi_place,
 		.emit = range ? gi_emit : NULL,
-		.committed = gi_committed,
+		.committed = range ? NULL : gi_committed,
 		.frame = f,
 	};
 	r->aq = ory_app_queues(r->rt, &ory_inflate_app);
