@@ -271,3 +271,37 @@ int ory_gunzip_range(struct ory_runtime *rt, int in_fd, uint64_t offset, uint64_
 	gzip_index_free(&x);
 	return rc;
 }
+
+int ory_gzip_info(int fd, struct ory_gzip_info *info, char *errmsg, size_t errmsg_len)
+{
+	char scratch[1];
+	if (!errmsg) {
+		errmsg = scratch;
+		errmsg_len = sizeof(scratch);
+	}
+	if (errmsg_len)
+		errmsg[0] = '\0';
+	if (fd < 0 || !info || info->struct_size < sizeof(info->struct_size))
+		return -EINVAL;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	struct ory_gzip_info full = { .struct_size = sizeof(full) };
+	struct gzip_index x;
+	int rc = S_ISREG(st.st_mode)
+			 ? gzip_index_load(&x, fd, NULL, 0, (uint64_t)st.st_size, errmsg, errmsg_len)
+			 : -ENOENT;
+	if (rc == 0) {
+		full.indexed = true;
+		full.index_at_end = x.rest == 0 && x.data_end < (uint64_t)st.st_size;
+		full.chunks = x.n;
+		full.chunk_size = x.chunk_size;
+		full.size = x.total;
+		full.crc32 = x.crc;
+	}
+	gzip_index_free(&x);
+	size_t n = ORY_MIN(info->struct_size, sizeof(full));
+	full.struct_size = n;
+	memcpy(info, &full, n);
+	return rc == -ENOENT ? 0 : rc;
+}

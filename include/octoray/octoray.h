@@ -318,6 +318,24 @@ int ory_gunzip_buf(struct ory_runtime *rt, const void *in, size_t in_len, void *
 		   size_t out_cap, size_t *out_len, const struct ory_gunzip_opts *opts,
 		   struct ory_gunzip_result *result);
 
+/* What a gzip file of ours says about itself through its chunk index (docs/format.md). */
+struct ory_gzip_info {
+	size_t struct_size;
+	bool indexed;         /* a chunk index: parallel decompression and random access */
+	bool index_at_end;    /* in index members after the data, else in the header */
+	uint64_t chunks;
+	uint32_t chunk_size;  /* no chunk holds more input */
+	uint64_t size;        /* bytes of the original */
+	uint32_t crc32;       /* of the original */
+};
+
+/* Read and check the index of the gzip file at fd (a regular file; from its start) into *info
+ * (struct_size set by the caller). Returns 0 (info->indexed false when there is none: other
+ * tools' files, one chunk, --primed), -EBADMSG (the header promises an index and it is damaged
+ * or does not match the data; errmsg, if not NULL, says how), -EIO, -ENOMEM. Needs no
+ * runtime; thread-safe. */
+int ory_gzip_info(int fd, struct ory_gzip_info *info, char *errmsg, size_t errmsg_len);
+
 /* Extract bytes [offset, offset + len) of the original from an indexed gzip file (ours,
  * docs/format.md) at in_fd (a regular file; read from its start) into out[0..out_cap),
  * inflating only the chunks that cover them, in parallel; *out_len gets the bytes written (fewer
