@@ -65,6 +65,9 @@ int cli_device_info(struct ory_runtime *rt, unsigned i, struct ory_device_info *
 /* " name=chunks(...)" for every device that did something since the mark, on stderr. */
 void cli_device_report(struct ory_runtime *rt);
 
+/* Write all of buf to fd (retrying short writes and EINTR); 0 or -errno. */
+int cli_write_all(int fd, const void *buf, size_t len);
+
 /* stdfds.c: standard descriptors the parent closed. */
 /* First thing in main: a closed 0, 1 or 2 gets a placeholder that fails every read and write
  * with EBADF, so no file the CLI or the library opens takes its number. */

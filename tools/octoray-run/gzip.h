@@ -26,6 +26,8 @@ struct gz_cli {
 	int level;
 	bool to_stdout, decompress, test, force, keep, verbose, quiet, progress, independent;
 	bool recursive, list;
+	bool has_range;          /* --range: bytes [range_off, range_off + range_len) of -d */
+	uint64_t range_off, range_len;
 	int no_name, no_time; /* -n/-N, -T/-M: 1 or 0 once gzip's defaults are applied */
 	const char *output;
 	const char *suffix;

@@ -44,6 +44,9 @@ static void gzip_usage(FILE *f)
 		"  -T, --no-time        do not store (or with -N restore) the time (also -m)\n"
 		"  -M, --time           store (or with -d restore) the time\n"
 		"  -S, --suffix SUF     suffix instead of .gz\n"
+		"      --range OFF:LEN  with -d and -c or -o: only bytes OFF .. OFF+LEN-1 of the\n"
+		"                       original (K, M, G: KiB, MiB, GiB), inflating only the\n"
+		"                       chunks that hold them (our indexed files)\n"
 		"      --synchronous    accepted: outputs are always synced before the input goes\n"
 		"  -R, --rsyncable      refused: chunk boundaries follow the chunk size\n"
 		CLI_DEVICE_HELP
@@ -58,6 +61,34 @@ static void gzip_usage(FILE *f)
 		prog);
 }
 
+/* "OFFSET:LENGTH", each a number with an optional K, M or G (powers of 1024). */
+static int parse_range(const char *arg, uint64_t *off, uint64_t *len)
+{
+	uint64_t v[2];
+	const char *p = arg;
+	for (int i = 0; i < 2; i++) {
+		char *end;
+		if (*p < '0' || *p > '9')
+			return -1;
+		errno = 0;
+		unsigned long long n = strtoull(p, &end, 10);
+		int shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+		if (shift)
+			end++;
+		if (errno || (shift && n > UINT64_MAX >> shift))
+			return -1;
+		v[i] = (uint64_t)n << shift;
+		if (i == 0 && *end != ':')
+			return -1;
+		if (i == 1 && *end)
+			return -1;
+		p = end + 1;
+	}
+	*off = v[0];
+	*len = v[1];
+	return 0;
+}
+
 int cmd_gzip(int argc, char **argv)
 {
 	struct gz_cli c = {
@@ -65,7 +96,7 @@ int cmd_gzip(int argc, char **argv)
 		.no_name = -1, .no_time = -1, .independent = true,
 	};
 	enum { OPT_FAST = 256, OPT_BEST, OPT_PROGRESS, OPT_SYNCHRONOUS, OPT_STATS_JSON,
-	       OPT_PRIMED };
+	       OPT_PRIMED, OPT_RANGE };
 	const char *stats_json = NULL;
 	static const struct option longs[] = {
 		{ "stdout", no_argument, NULL, 'c' },      { "to-stdout", no_argument, NULL, 'c' },
@@ -77,6 +108,7 @@ int cmd_gzip(int argc, char **argv)
 		{ "blocksize", required_argument, NULL, 'b' },
 		{ "independent", no_argument, NULL, 'i' }, { "no-name", no_argument, NULL, 'n' },
 		{ "primed", no_argument, NULL, OPT_PRIMED },
+		{ "range", required_argument, NULL, OPT_RANGE },
 		{ "name", no_argument, NULL, 'N' },        { "no-time", no_argument, NULL, 'T' },
 		{ "time", no_argument, NULL, 'M' },
 		{ "suffix", required_argument, NULL, 'S' },
@@ -122,6 +154,13 @@ int cmd_gzip(int argc, char **argv)
 			break;
 		case 'i': c.independent = true; break;
 		case OPT_PRIMED: c.independent = false; break;
+		case OPT_RANGE:
+			if (parse_range(optarg, &c.range_off, &c.range_len) < 0) {
+				msg("invalid range '%s' (OFFSET:LENGTH in bytes, K, M or G)", optarg);
+				return EXIT_ERR;
+			}
+			c.has_range = true;
+			break;
 		case 'n': c.no_name = c.no_time = 1; break;
 		case 'N': c.no_name = c.no_time = 0; break;
 		case 'm': case 'T': c.no_time = 1; break; /* gzip's -m, pigz's -m and -T */
@@ -161,6 +200,11 @@ int cmd_gzip(int argc, char **argv)
 	int nfiles = argc - optind;
 	if (c.output && (nfiles > 1 || c.to_stdout || c.test || c.list || c.recursive)) {
 		msg("-o takes exactly one input and excludes -c, -t, -l and -r");
+		return EXIT_ERR;
+	}
+	if (c.has_range && (!c.decompress || c.test || c.list || c.recursive ||
+			    (!c.to_stdout && !c.output) || nfiles != 1)) {
+		msg("--range takes -d, one FILE and -c or -o");
 		return EXIT_ERR;
 	}
 	if (c.list && stats_json) {

@@ -164,31 +164,16 @@ void stats_json_add(struct stats_json *j, const struct gz_result *r, struct ory_
 	fputc('}', f);
 }
 
-/* Write all of buf to fd; 0 or -errno. */
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int put(const char *path, const char *doc, size_t len)
 {
 	if (!strcmp(path, "-"))
-		return write_all(STDERR_FILENO, doc, len);
+		return cli_write_all(STDERR_FILENO, doc, len);
 	struct stat st;
 	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		int fd = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
-		int rc = write_all(fd, doc, len);
+		int rc = cli_write_all(fd, doc, len);
 		if (close(fd) < 0 && !rc)
 			rc = -errno;
 		return rc;
@@ -197,7 +182,7 @@ static int put(const char *path, const char *doc, size_t len)
 	int rc = outfile_open(&o, path, true);
 	if (rc < 0)
 		return rc;
-	rc = write_all(o.fd, doc, len);
+	rc = cli_write_all(o.fd, doc, len);
 	if (rc < 0) {
 		outfile_abort(&o);
 		return rc;
