@@ -37,3 +37,36 @@ Test(cli_library, only_the_public_api_is_exported)
 	cr_expect_eq(rc, 0, "exported xor declared (left: not public, right: not exported): %s",
 		     tu_slurp(tu_path(dir, "diff")));
 }
+
+/* XRT is C++ (boost, libstdc++): liboctoray links none of it; the XRT device is a module that
+ * the library loads only for a spec that can use a card (runtime/module.c). */
+Test(cli_library, the_library_needs_neither_xrt_nor_boost_nor_libstdcxx)
+{
+	int rc = tu_sh("readelf -d '%s/liboctoray.so' > '%s/dyn' && grep -q NEEDED '%s/dyn' && "
+		       "! grep NEEDED '%s/dyn' | grep -Ei 'xrt|boost|stdc' > '%s/bad'",
+		       ORY_BUILD_DIR, dir, dir, dir, dir);
+	cr_expect_eq(rc, 0, "liboctoray.so needs: %s", tu_slurp(tu_path(dir, "bad")));
+}
+
+Test(cli_library, gzip_on_a_host_without_a_card_loads_no_cxx_library)
+{
+	if (tu_sh("grep -qs 0x10ee /sys/bus/pci/devices/*/vendor") == 0)
+		cr_skip_test("this host has a Xilinx PCI function");
+	unsetenv("XCL_EMULATION_MODE");
+	/* The dynamic loader lists every object it loads, dlopen's included. */
+	int rc = tu_sh("cd '%s' && echo hello > f && LD_DEBUG=files '%s' gzip -k f 2>trace && "
+		       "grep -q 'file=liboctoray.so' trace && "
+		       "! grep -Eo 'file=[^ ]*(xrt|boost|stdc)[^ ]*' trace > bad",
+		       dir, ORY_CLI);
+	cr_expect_eq(rc, 0, "loaded: %s", tu_slurp(tu_path(dir, "bad")));
+}
+
+#ifdef ORY_WITH_XRT
+Test(cli_library, the_xrt_module_exports_its_entry_point_only)
+{
+	int rc = tu_sh("nm -D --defined-only '%s/liboctoray-xrt.so' | awk '{print $3}' > '%s/exp' "
+		       "&& test \"$(cat '%s/exp')\" = ory_xrt_module_init",
+		       ORY_BUILD_DIR, dir, dir);
+	cr_expect_eq(rc, 0, "exported: %s", tu_slurp(tu_path(dir, "exp")));
+}
+#endif
