@@ -2,6 +2,7 @@
 /* test_cli_library.c - the library as an embedder gets it: installed headers, pkg-config file,
  * exported symbols limited to the public API, and the example built against them. */
 #include "cli.h"
+#include "octoray/octoray.h"
 
 
 TestSuite(cli_library, .init = cli_scratch_make, .fini = cli_scratch_remove, .timeout = 120);
@@ -70,3 +71,16 @@ Test(cli_library, the_xrt_module_exports_its_entry_point_only)
 	cr_expect_eq(rc, 0, "exported: %s", tu_slurp(tu_path(dir, "exp")));
 }
 #endif
+
+/* One version everywhere: the library's own word, its header, the CMake project (which
+ * versions the .so, octoray.pc, the CMake package and the Debian packages) and the man page. */
+Test(cli_library, every_version_number_is_the_same)
+{
+	char want[32];
+	snprintf(want, sizeof(want), "%d.%d.%d", ORY_VERSION_MAJOR, ORY_VERSION_MINOR,
+		 ORY_VERSION_PATCH);
+	cr_expect_str_eq(ory_version(), want);
+	cr_expect_str_eq(ORY_PROJECT_VERSION, want, "CMakeLists.txt's project() version");
+	cr_expect_eq(tu_sh("grep -q '^\\.TH .*\"Octoray %s\"' '%s/man/octoray-run.1'", want,
+			   ORY_SOURCE_DIR), 0, "the man page's .TH line");
+}
