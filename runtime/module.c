@@ -157,12 +157,13 @@ static int load(struct module *m, char *why, size_t why_len)
 			break;
 	}
 	if (i == ndirs) {
+		const char *env = secure_getenv("ORY_MODULE_DIR");
 		char list[sizeof(buf)] = "";
 		for (unsigned j = 0; j < ndirs; j++)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 				 j ? (j + 1 == ndirs ? " or " : ", ") : "", dirs[j]);
 		snprintf(why, why_len, "%s device: its module %s is not in %s%s", m->stub->kind,
-			 m->file, list, secure_getenv("ORY_MODULE_DIR") ? " (ORY_MODULE_DIR)" : "");
+			 m->file, list, env && env[0] ? " (ORY_MODULE_DIR)" : "");
 		return -ENODEV;
 	}
 	/* RTLD_NOW: a library the module needs that is missing (XRT's) fails here, by name. */
