@@ -8,8 +8,10 @@
 
 #include "rt.h"
 
-extern const struct ory_device_ops ory_cpu_device_ops, ory_fault_device_ops, ory_xrt_device_ops;
+extern const struct ory_device_ops ory_cpu_device_ops, ory_fault_device_ops;
 extern const struct ory_device_ops ory_sim_device_ops;
+/* A stand-in until its module is loaded (module.c). */
+extern struct ory_device_ops ory_xrt_device_ops;
 
 #define MAX_KINDS 16
 
@@ -51,19 +53,24 @@ int ory_register_device_kind(const struct ory_device_ops *ops)
 	return 0;
 }
 
-void ory_device_log(const struct ory_topo *t, int level, const char *fmt, ...)
+void ory_device_vlog(const struct ory_topo *t, int level, const char *fmt, va_list ap)
 {
 	if (!t)
 		return;
 	/* Every topology a device sees is the one inside its runtime. */
 	const struct ory_runtime *rt = ory_container_of(t, struct ory_runtime, topo);
 	char line[512];
-	va_list ap;
 
 	if (!rt->opts.log || level > (int)rt->opts.log_level)
 		return;
-	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
 	rt->opts.log(rt->opts.log_arg, (enum ory_log_level)level, line);
+}
+
+void ory_device_log(const struct ory_topo *t, int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	ory_device_vlog(t, level, fmt, ap);
+	va_end(ap);
 }

@@ -232,6 +232,13 @@ void ory_log(const struct ory_runtime *rt, enum ory_log_level lvl, const char *f
 const struct ory_device_ops *const *ory_device_kinds(void);
 const struct ory_device_ops *ory_device_kind(const char *name, size_t len);
 int ory_register_device_kind(const struct ory_device_ops *ops);
+/* ory_device_log with a va_list (what a module's ory_device_log calls, module.h). */
+void ory_device_vlog(const struct ory_topo *t, int level, const char *fmt, va_list ap);
+
+/* runtime/module.c: make a kind that lives in a module (xrt) ready: load its shared object the
+ * first time. 0 (also for built-in kinds), or -ENODEV with a one-line reason naming the file
+ * and dlerror() in why. Thread-safe. */
+int ory_module_load(const struct ory_device_ops *kind, char *why, size_t why_len);
 
 /* runtime/apps.c: the apps every runtime serves (NULL-terminated), and registration of further
  * apps (tests); a runtime serves the apps registered when it was created. */

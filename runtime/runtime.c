@@ -148,7 +148,10 @@ static int parse_devices(struct ory_runtime *rt, const char *spec, char *err, si
 			rc = -EINVAL;
 			break;
 		}
-		rc = add_devices(rt, ops, args, false, err, errlen);
+		/* A kind named in the spec whose module cannot load says which file and why. */
+		rc = ory_module_load(ops, err, errlen);
+		if (!rc)
+			rc = add_devices(rt, ops, args, false, err, errlen);
 	}
 	if (!rc && rt->ndevices == 0) {
 		snprintf(err, errlen, "empty device spec '%s'", spec);

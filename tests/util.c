@@ -17,6 +17,14 @@
 
 extern char **environ;
 
+/* The tests link liboctoray statically, so the runtime cannot find the XRT module beside
+ * itself (runtime/module.c), and must not load an installed one: every test, and every command
+ * a test runs, uses the build's. A test of how the module is found unsets it. */
+__attribute__((constructor)) static void use_the_builds_module(void)
+{
+	setenv("ORY_MODULE_DIR", ORY_BUILD_DIR, 1);
+}
+
 char *tu_mkdtemp(void)
 {
 	const char *base = getenv("TMPDIR");

@@ -182,7 +182,7 @@ static int cnv_attach(struct xrt_dev *d, const struct ory_app *app, size_t chunk
 {
 	struct cnv_engine *g = d->priv;
 	(void)chunk_size; /* batches larger than max_images go elsewhere, chunk by chunk */
-	if (app == &ory_cnv_app && d->cfg.cnv.image_bytes != CNV_IMAGE_BYTES) {
+	if (app == xrt_cnv_app_of_runtime() && d->cfg.cnv.image_bytes != CNV_IMAGE_BYTES) {
 		xrt_log(d->t, ORY_LOG_INFO, "%s: [cnv] image_bytes %u is not CNV-W1A1's %u",
 			d->desc->name, d->cfg.cnv.image_bytes, CNV_IMAGE_BYTES);
 		return -ENOTSUP;
@@ -219,7 +219,7 @@ static int cnv_submit(struct xrt_dev *d, struct ory_chunk *c)
 	size_t ib = d->cfg.cnv.image_bytes;
 	/* The CNV app says how its records hold images (CIFAR-10: label + planes); any other app
 	 * named "cnv" (a test's stand-in) hands over the card's own NHWC images. */
-	struct cnv_params rec = c->app == &ory_cnv_app
+	struct cnv_params rec = c->app == xrt_cnv_app_of_runtime()
 					? *(const struct cnv_params *)c->params
 					: (struct cnv_params){ .stride = ib, .layout = CNV_HWC };
 	size_t rs = rec.stride;
@@ -292,10 +292,11 @@ static void model(struct xrt_dev *d, struct cnv_engine *g, struct cnv_slot *s)
 		k++;
 	if (k == g->nsw)
 		return;
+	bool real_cnv = s->c->app == xrt_cnv_app_of_runtime();
 	struct ory_chunk mc = {
 		.seq = s->c->seq,
 		.app = s->c->app,
-		.params = s->c->app == &ory_cnv_app ? (const void *)&s->hwc : s->c->params,
+		.params = real_cnv ? (const void *)&s->hwc : s->c->params,
 		.in = s->map[CNV_IN],
 		.in_len = (size_t)s->n * d->cfg.cnv.image_bytes,
 		.out = out,

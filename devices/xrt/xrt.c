@@ -194,7 +194,7 @@ static struct ory_chunk *xrt_reap(void *dev)
 	return d->app->reap(d);
 }
 
-const struct ory_device_ops ory_xrt_device_ops = {
+const struct ory_device_ops xrt_device_ops = {
 	.kind = "xrt",
 	.priority = 10,
 	.probe = xrt_probe,

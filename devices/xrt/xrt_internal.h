@@ -183,6 +183,12 @@ struct xrt_app {
 extern const struct xrt_app xrt_gzip_app;
 extern const struct xrt_app xrt_cnv_app;
 
+/* xrt.c: the device kind's ops, which module.c hands to the runtime. */
+extern const struct ory_device_ops xrt_device_ops;
+/* module.c: the runtime's CNV app object, whose chunks carry struct cnv_params; an app a test
+ * registers under the same name is another object and carries none. */
+const struct ory_app *xrt_cnv_app_of_runtime(void);
+
 /* model_gzip.c: software twins of the gzip kernels, run on the mapped buffers after each
  * kernel on the noop shim. Arguments by index, exactly as the kernel sees them. */
 struct xrt_call {

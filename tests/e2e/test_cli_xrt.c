@@ -82,6 +82,27 @@ Test(cli_xrt, a_missing_xclbin_fails_with_its_name)
 	expect_err_contains(dir, "no xrt device found");
 }
 
+/* The CLI links liboctoray.so, which finds the module beside itself (the build tree) or in
+ * octoray/ next to it (installed) without being told. */
+Test(cli_xrt, the_library_finds_the_module_beside_itself)
+{
+	unsetenv("ORY_MODULE_DIR");
+	int rc = cli_run(dir, NULL, "devices", "--devices", "xrt:0", NULL);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, cli_err(dir));
+	char *out = tu_slurp(tu_path(dir, "out"));
+	cr_expect(strstr(out, "xrt1     xrt   noop:0"), "%s", out);
+	free(out);
+}
+
+Test(cli_xrt, a_missing_module_is_a_one_line_error_naming_it)
+{
+	setenv("ORY_MODULE_DIR", dir, 1);
+	int rc = cli_run(dir, NULL, "devices", "--devices", "xrt:0", NULL);
+	cr_expect_eq(rc, 1);
+	expect_err_contains(dir, "xrt device: its module liboctoray-xrt.so is not in ");
+	expect_one_line(dir);
+}
+
 #else
 Test(cli_xrt, needs_the_xrt_device)
 {
