@@ -57,6 +57,13 @@ def _common(p):
     g.add_argument("--devices", metavar="SPEC",
                    help="devices of every worker, as octoray-run's --devices (default: each "
                         "worker's $OCTORAY_DEVICES, else all)")
+    g.add_argument("--verify", dest="verify", action="store_const", const="all",
+                   help="check every chunk before writing it (default: all but CPU workers)")
+    g.add_argument("--no-verify", dest="verify", action="store_const", const="none",
+                   help="check no chunk")
+    g.add_argument("--fallback", choices=("cpu", "none"), default="cpu",
+                   help="cpu (default): CPU workers finish a range when no other device of "
+                        "the worker is left; none: fail the range there instead")
     g.add_argument("--scatter", action="store_true",
                    help="send each range's bytes from the client (default: workers read it "
                         "from the same path, on a shared file system)")
@@ -150,7 +157,7 @@ def main(argv=None):
 
     import octoray
     from .cluster import Cluster, default_scheduler
-    from .jobs import cnv_job, gzip_job
+    from .jobs import CnvJob, Exists, GzipJob
     from .ranges import JobError
 
     scheduler = args.scheduler or (None if args.local else default_scheduler())
@@ -162,24 +169,27 @@ def main(argv=None):
     except octoray.LibraryError as e:
         _err(e)
         return 1
-    cl = None
+    cl = job = None
     try:
-        cl = Cluster(scheduler=scheduler, local=args.local, devices=args.devices,
+        # local mistakes (a missing input, an existing output) before any cluster
+        job = GzipJob(args, err) if args.cmd == "gzip" else CnvJob(args, err)
+        rtopts = {"devices": args.devices, "verify": args.verify,
+                  "fallback": args.fallback == "cpu"}
+        cl = Cluster(scheduler=scheduler, local=args.local, rtopts=rtopts,
                      timeout=args.timeout, verbose=args.verbose)
-        if args.cmd == "gzip":
-            cl.prepare(args.blocksize * 1024)
-            return gzip_job(cl, args, err)
-        cl.prepare(max(1 << 20, (args.batch * octoray.CIFAR_RECORD + 1023) // 1024 * 1024))
-        return cnv_job(cl, args, err)
-    except JobError as e:
-        _err(e)
-        return 1
-    except octoray.OctorayError as e:
+        cl.prepare(job.chunk_size)
+        return job.run(cl)
+    except Exists as e:
+        err(e)
+        return 2
+    except (JobError, octoray.OctorayError) as e:
         _err(e)
         return 1
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
     finally:
+        if job is not None:
+            job.close()
         if cl is not None:
             cl.close()

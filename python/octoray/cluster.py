@@ -15,12 +15,12 @@ class Cluster:
     """A Dask client for octoray-dask, and the local cluster when it made one. close() ends
     both."""
 
-    def __init__(self, scheduler=None, local=None, devices=None, timeout=30.0, verbose=False):
+    def __init__(self, scheduler=None, local=None, rtopts=None, timeout=30.0, verbose=False):
         import dask
         from distributed import Client
 
         self.cluster = None
-        self.devices = devices
+        self.rtopts = rtopts or {}
         self.timeout = timeout
         if not verbose:  # Dask's own warnings (a worker restarting...) only with -v
             for name in ("distributed", "tornado"):
@@ -73,21 +73,25 @@ class Cluster:
         """Check every worker (one line per bad one in the error) and register the plugin that
         creates each worker's runtime, on the workers there are and on those that join later.
         Returns {address: probe info}."""
-        res = self.client.run(probe, self.devices, chunk_size, on_error="return")
+        res = self.client.run(probe, self.rtopts, chunk_size, on_error="return")
+        hosts = {a: w.get("host", "?") for a, w in
+                 self.client.scheduler_info().get("workers", {}).items()}
         bad = []
         for addr in sorted(res):
             r = res[addr]
             if isinstance(r, RangeError):
                 bad.append(str(r))
-            elif isinstance(r, (ImportError, AttributeError)):
-                bad.append("worker %s: cannot import octoray's worker code: %s (install the "
-                           "octoray Python package there: cmake --install, or PYTHONPATH)"
-                           % (addr, _one_line(r)))
             elif isinstance(r, BaseException):
-                bad.append("worker %s: %s: %s" % (addr, type(r).__name__, _one_line(r)))
+                why = _one_line(r)
+                if isinstance(r, ImportError) or "No module named" in why:
+                    why = ("cannot import octoray's worker code (%s): install the octoray "
+                           "Python package there (cmake --install) or set PYTHONPATH" % why)
+                else:
+                    why = "%s: %s" % (type(r).__name__, why)
+                bad.append("worker %s (%s): %s" % (addr, hosts.get(addr, "?"), why))
         if bad:
             raise JobError("\n".join(bad))
-        self.client.register_worker_plugin(OctorayPlugin(self.devices, chunk_size),
+        self.client.register_worker_plugin(OctorayPlugin(self.rtopts, chunk_size),
                                            name="octoray")
         return res
 

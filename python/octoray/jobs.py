@@ -97,18 +97,44 @@ def _worker_report(cl, before, after, per_worker):
     return parts
 
 
-def gzip_job(cl, args, err):
-    """Compress args.file to args.output (default FILE.gz). Returns the exit status."""
-    path = args.file
-    fd, st = _open_input(path)
-    try:
-        return _gzip(cl, args, err, path, fd, st)
-    finally:
-        os.close(fd)
+class Exists(Exception):
+    """The output exists and -f was not given: a warning (status 2), as gzip's."""
 
 
-def _gzip(cl, args, err, path, fd, st):
-    out_path = args.output or path + ".gz"
+class GzipJob:
+    """`octoray-dask gzip`: the input opened and the output's temporary file made before any
+    cluster is started (a wrong name fails at once), then run(cl)."""
+
+    def __init__(self, args, err):
+        self.args = args
+        self.err = err
+        self.path = args.file
+        self.fd, self.st = _open_input(self.path)
+        self.out_path = args.output or self.path + ".gz"
+        self.chunk_size = args.blocksize * 1024
+        try:
+            self.of = OutFile(self.out_path, args.force)
+        except FileExistsError:
+            self.close()
+            raise Exists("%s already exists; not overwritten (-f overwrites)" % self.out_path)
+        except OSError as e:
+            self.close()
+            raise JobError("%s: %s" % (self.out_path, e.strerror))
+
+    def close(self):
+        if getattr(self, "of", None) is not None:
+            self.of.abort()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def run(self, cl):
+        """Returns the exit status."""
+        return _gzip(cl, self.args, self.err, self.path, self.fd, self.st, self.of,
+                     self.out_path)
+
+
+def _gzip(cl, args, err, path, fd, st, of, out_path):
     chunk = args.blocksize * 1024
     rng = max(chunk, int(args.range * MiB) // chunk * chunk)
     size = st.st_size
@@ -120,16 +146,10 @@ def _gzip(cl, args, err, path, fd, st):
     # ory_gzip_fd treats --primed at levels 4-9 (libdeflate: no dictionary) as independent
     framer = octoray.GzipFramer(size, chunk, level=level, name=name, mtime=mtime,
                                 independent=independent or level > 3, index=True)
-    try:
-        of = OutFile(out_path, args.force)
-    except FileExistsError:
-        err("%s already exists; not overwritten (-f overwrites)" % out_path)
-        return 2
-    except OSError as e:
-        raise JobError("%s: %s" % (out_path, e.strerror))
     job = dict(path=os.path.abspath(path), size=size, mtime=int(st.st_mtime),
-               devices=cl.devices, level=level, chunk_size=chunk, independent=independent)
-    ranges = [(i, off, min(rng, size - off)) for i, off in enumerate(range(0, size, rng))]
+               rt=cl.rtopts, level=level, chunk_size=chunk, independent=independent)
+    nranges = -(-size // rng)
+    ranges = ((i, i * rng, min(rng, size - i * rng)) for i in range(nranges))
     submit = _submitter(cl.client, deflate_range, job, args.scatter, fd,
                         32768 if (not independent and level <= 3) else 0, uuid.uuid4().hex[:8])
     window = args.window or 2 * max(1, cl.nthreads())
@@ -171,7 +191,7 @@ def _gzip(cl, args, err, path, fd, st):
         print("%s: %.1f MB/s, ratio %.4f (%d -> %d bytes), %.3f s, %d ranges of %d bytes, "
               "%d workers, %d retried%s" % (
                   path, size / secs / 1e6 if secs > 0 else 0, total / size if size else 0,
-                  size, total, secs, len(ranges), rng, len(cl.workers()), runner.resubmits,
+                  size, total, secs, nranges, rng, len(cl.workers()), runner.resubmits,
                   ", scatter" if args.scatter else ", shared path"), file=sys.stderr)
         for line in _worker_report(cl, before, after, per_worker):
             print("  " + line, file=sys.stderr)
@@ -184,37 +204,60 @@ FORMATS = {"text": octoray.CNV_TEXT, "csv": octoray.CNV_CSV, "json": octoray.CNV
            "none": octoray.CNV_NONE}
 
 
-def cnv_job(cl, args, err):
-    """Classify args.inputs; lines to stdout or -o FILE, then the accuracy. Returns the exit
-    status."""
+class CnvJob:
+    """`octoray-dask cnv`: inputs checked and the output's temporary file made before any
+    cluster is started, then run(cl)."""
+
+    def __init__(self, args, err):
+        self.args = args
+        self.err = err
+        self.raw = args.raw
+        self.stride = octoray.RAW_IMAGE if args.raw else octoray.CIFAR_RECORD
+        kind = "images" if args.raw else "CIFAR-10 records"
+        # as octoray-run cnv: the runtime's chunks hold a batch, and at least 1 MiB
+        self.chunk_size = max(1 << 20, (args.batch * octoray.CIFAR_RECORD + 1023) // 1024 * 1024)
+        self.inputs = []
+        self.of = None
+        try:
+            for p in args.inputs:
+                if p.lower().endswith(".ppm") or p == "-":
+                    raise JobError("%s: octoray-dask cnv reads CIFAR-10 or raw files (PPM "
+                                   "images and stdin: octoray-run cnv)" % p)
+                fd, st = _open_input(p)
+                self.inputs.append((p, fd, st))
+                if st.st_size % self.stride:
+                    raise JobError("%s: input size %d is not a whole number of %d-byte %s"
+                                   % (p, st.st_size, self.stride, kind))
+            if args.output:
+                try:
+                    self.of = OutFile(args.output, args.force)
+                except FileExistsError:
+                    raise JobError("%s already exists; not overwritten" % args.output)
+                except OSError as e:
+                    raise JobError("%s: %s" % (args.output, e.strerror))
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        if self.of is not None:
+            self.of.abort()
+        for _, fd, _ in self.inputs:
+            os.close(fd)
+        self.inputs = []
+
+    def run(self, cl):
+        """Returns the exit status."""
+        return _cnv(cl, self.args, self.inputs, self.of, self.stride, self.chunk_size)
+
+
+def _cnv(cl, args, inputs, of, stride, chunk):
     raw = args.raw
-    stride = octoray.RAW_IMAGE if raw else octoray.CIFAR_RECORD
-    kind = "images" if raw else "CIFAR-10 records"
     fmt = FORMATS[args.format]
     batch = args.batch
-    chunk = max(1 << 20, (batch * octoray.CIFAR_RECORD + 1023) // 1024 * 1024)
     per_range = max(1, -(-args.range_images // batch)) * batch
-    inputs = []
-    for p in args.inputs:
-        if p.lower().endswith(".ppm") or p == "-":
-            raise JobError("%s: octoray-dask cnv reads CIFAR-10 or raw files (PPM images and "
-                           "stdin: octoray-run cnv)" % p)
-        fd, st = _open_input(p)
-        if st.st_size % stride:
-            os.close(fd)
-            raise JobError("%s: input size %d is not a whole number of %d-byte %s"
-                           % (p, st.st_size, stride, kind))
-        inputs.append((p, fd, st))
     model = os.path.abspath(args.model) if args.model else None
     weights = os.path.abspath(args.weights) if args.weights else None
-    of = None
-    if args.output:
-        try:
-            of = OutFile(args.output, args.force)
-        except FileExistsError:
-            raise JobError("%s already exists; not overwritten" % args.output)
-        except OSError as e:
-            raise JobError("%s: %s" % (args.output, e.strerror))
     out = of if of is not None else _Stdout()
     summary = sys.stdout if fmt == octoray.CNV_TEXT and not args.output else sys.stderr
     counts = {"images": 0, "labelled": 0, "correct": 0,
@@ -230,13 +273,13 @@ def cnv_job(cl, args, err):
                 ",s0,s1,s2,s3,s4,s5,s6,s7,s8,s9" if args.verbose else "")).encode())
         for p, fd, st in inputs:
             job = dict(path=os.path.abspath(p), size=st.st_size, mtime=int(st.st_mtime),
-                       devices=cl.devices, chunk_size=chunk, raw=raw, format=fmt,
+                       rt=cl.rtopts, chunk_size=chunk, raw=raw, format=fmt,
                        scores=args.verbose, header=False, batch=batch, model_path=model,
                        weights_dir=weights)
             step = per_range * stride
             first = counts["images"]
-            ranges = [(i, off, min(step, st.st_size - off), first + off // stride)
-                      for i, off in enumerate(range(0, st.st_size, step))]
+            ranges = ((i, off, min(step, st.st_size - off), first + off // stride)
+                      for i, off in enumerate(range(0, st.st_size, step)))
             submit = _submitter(cl.client, cnv_range, job, args.scatter, fd, 0, token)
             window = args.window or 2 * max(1, cl.nthreads())
             runner = RangeRunner(cl.client, ranges, submit,
@@ -257,13 +300,9 @@ def cnv_job(cl, args, err):
             of.commit()
         else:
             out.flush()
-    except BaseException:
-        if of is not None:
-            of.abort()
-        raise
     finally:
-        for _, fd, _ in inputs:
-            os.close(fd)
+        if of is not None and not of.done:
+            of.abort()
     secs = time.monotonic() - t0
     if counts["labelled"]:
         print("accuracy %.2f%% (%d of %d)" % (100.0 * counts["correct"] / counts["labelled"],

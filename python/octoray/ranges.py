@@ -63,16 +63,29 @@ class RangeRunner:
         return set(self.client.scheduler_info().get("workers", {}))
 
     def _start(self, slot, workers=None):
-        self.attempts += 1
-        slot.fut, slot.deps = self.submit(slot.r, workers, self.attempts)
+        """Submit slot's range; a worker lost while its bytes were being sent (--scatter) is
+        left out of the next try."""
+        for tries in range(10):
+            self.attempts += 1
+            try:
+                slot.fut, slot.deps = self.submit(slot.r, workers, self.attempts)
+                return
+            except OSError as e:  # CommClosedError is one
+                last = e
+                time.sleep(0.2 * (tries + 1))
+                alive = self._workers()
+                workers = sorted(alive & set(workers)) if workers else None
+                if workers == []:
+                    workers = sorted(alive - set(slot.failed)) or None
+        raise JobError("%s: could not be sent to a worker: %s" % (self.describe(slot.r), last))
 
     def _retry(self, slot, err):
         """After a RangeError: run the range again on a worker that has not failed it."""
-        slot.failed[err.worker] = "%s (%s)" % (err.message, err.host)
+        slot.failed[err.worker] = str(err)
         alive = self._workers()
         allowed = sorted(alive - set(slot.failed))
         if not allowed:
-            why = "; ".join("worker %s: %s" % (w, m) for w, m in slot.failed.items())
+            why = "; ".join(slot.failed.values())
             raise JobError("%s failed on every worker: %s" % (self.describe(slot.r), why))
         self.resubmits += 1
         self._start(slot, allowed)

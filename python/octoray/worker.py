@@ -78,26 +78,35 @@ def resolve_devices(devices):
     return devices or os.environ.get("OCTORAY_DEVICES") or "all"
 
 
-def _want_chunk(chunk_size):
-    return max(chunk_size or 0, 1 << 20)
+def _settings(rtopts):
+    """(devices, verify, fallback) of a job's runtime options (a dict, or a spec, or None)."""
+    if not isinstance(rtopts, dict):
+        rtopts = {"devices": rtopts}
+    return (resolve_devices(rtopts.get("devices")), rtopts.get("verify"),
+            rtopts.get("fallback", True))
 
 
-def acquire_runtime(devices, chunk_size):
-    """This process's runtime, fit for `devices` and chunks of `chunk_size` bytes, created on
-    first use. Pair with release_runtime(). Raises RangeError ("library" or "failed")."""
+def acquire_runtime(rtopts, chunk_size):
+    """This process's runtime, fit for `rtopts` (devices: the client's --devices or None;
+    verify: None, "all" or "none"; fallback: CPU workers finish what no device could) and
+    chunks of `chunk_size` bytes, created on first use. Pair with release_runtime(). Raises
+    RangeError ("library" or "failed")."""
     global _rt
     import octoray
 
-    spec = resolve_devices(devices)
+    want = _settings(rtopts)
     with _lock:
         rt = _rt
-        if rt is None or rt.devices_spec != spec or rt.chunk_size < (chunk_size or 0):
+        if rt is None or rt.settings != want or rt.chunk_size < (chunk_size or 0):
+            spec, verify, fallback = want
             try:
-                new = octoray.Runtime(devices=spec, chunk_size=_want_chunk(chunk_size))
+                new = octoray.Runtime(devices=spec, chunk_size=max(chunk_size or 0, 1 << 20),
+                                      verify=verify, fallback_cpu=fallback)
             except octoray.LibraryError as e:
                 _raise("library", str(e))
             except octoray.OctorayError as e:
                 _raise("failed", "runtime: %s" % e)
+            new.settings = want
             if rt is not None:
                 if _users.get(rt):
                     _retired.append(rt)
@@ -135,15 +144,15 @@ class OctorayPlugin(WorkerPlugin):
 
     name = PLUGIN_NAME
 
-    def __init__(self, devices=None, chunk_size=None):
-        self.devices = devices
+    def __init__(self, rtopts=None, chunk_size=None):
+        self.rtopts = rtopts
         self.chunk_size = chunk_size
         self.error = None
 
     async def setup(self, worker):
         loop = asyncio.get_running_loop()
         try:  # opening cards may take seconds: not on the worker's event loop
-            rt = await loop.run_in_executor(None, acquire_runtime, self.devices,
+            rt = await loop.run_in_executor(None, acquire_runtime, self.rtopts,
                                             self.chunk_size)
             release_runtime(rt)
         except RangeError as e:
@@ -153,15 +162,15 @@ class OctorayPlugin(WorkerPlugin):
         close_runtime()
 
 
-async def probe(devices=None, chunk_size=None):
+async def probe(rtopts=None, chunk_size=None):
     """Run on every worker by the client before a job: this worker's host, library and
     devices, or a RangeError naming what is wrong here."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(None, _probe, devices, chunk_size)
+    return await loop.run_in_executor(None, _probe, rtopts, chunk_size)
 
 
-def _probe(devices, chunk_size):
-    rt = acquire_runtime(devices, chunk_size)
+def _probe(rtopts, chunk_size):
+    rt = acquire_runtime(rtopts, chunk_size)
     try:
         addr, host = _whoami()
         return {"worker": addr, "host": host, "pid": os.getpid(),
@@ -215,13 +224,14 @@ def _pread_all(fd, n, offset):
 def deflate_range(job, offset, length, payload=None):
     """Compress bytes [offset, offset + length) of the job's input to raw deflate pieces.
 
-    job: dict of path, size, mtime (shared-path), devices, level, chunk_size, independent.
+    job: dict of path, size, mtime (shared-path), rt (runtime options), level, chunk_size,
+    independent.
     payload (--scatter): the bytes, preceded by the 32 KiB of dictionary when job["dict"] says
     so. Returns (chunk infos, pieces, stats): the packed ory_chunk_info entries, a memoryview
     of the pieces, and a dict (worker, host, bytes_in, retries)."""
     import octoray
 
-    rt = acquire_runtime(job["devices"], job["chunk_size"])
+    rt = acquire_runtime(job["rt"], job["chunk_size"])
     fd = -1
     try:
         primed = not job["independent"] and job["level"] <= 3 and offset > 0
@@ -259,12 +269,12 @@ def deflate_range(job, offset, length, payload=None):
 
 def cnv_range(job, offset, length, first_index, payload=None):
     """Classify the records in bytes [offset, offset + length) of the job's input; the lines
-    are numbered from first_index. job: path, size, mtime, devices, chunk_size, raw, format,
-    scores, header (CSV header before the lines), batch, model_path, weights_dir.
+    are numbered from first_index. job: path, size, mtime, rt (runtime options), chunk_size,
+    raw, format, scores, header (CSV header before the lines), batch, model_path, weights_dir.
     Returns (lines, counts, stats)."""
     import octoray
 
-    rt = acquire_runtime(job["devices"], job["chunk_size"])
+    rt = acquire_runtime(job["rt"], job["chunk_size"])
     fd = -1
     try:
         kw = dict(raw=job["raw"], fmt=job["format"], scores=job["scores"],
