@@ -12,12 +12,12 @@ octoray.worker and octoray.client are the Dask side (octoray-dask); this module 
 import Dask.
 """
 from ._binding import (CHUNK_INFO_SIZE, CIFAR_RECORD, CNV_CSV, CNV_JSON, CNV_NONE, CNV_TEXT,
-                       NEED_VERSION, RAW_IMAGE, LibraryError, OctorayError, class_name, load,
-                       strerror, version)
+                       NEED_VERSION, RAW_IMAGE, UNKNOWN_SIZE, LibraryError, OctorayError,
+                       class_name, load, strerror, version)
 from ._runtime import CnvLines, GzipFramer, Pieces, Runtime
 
 __all__ = [
     "CHUNK_INFO_SIZE", "CIFAR_RECORD", "CNV_CSV", "CNV_JSON", "CNV_NONE", "CNV_TEXT",
     "NEED_VERSION", "RAW_IMAGE", "CnvLines", "GzipFramer", "LibraryError", "OctorayError",
-    "Pieces", "Runtime", "class_name", "load", "strerror", "version",
+    "Pieces", "Runtime", "UNKNOWN_SIZE", "class_name", "load", "strerror", "version",
 ]

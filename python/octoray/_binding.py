@@ -147,6 +147,9 @@ class ChunkInfo(_c.Structure):
     _fields_ = [("out_len", _c.c_uint32), ("in_len", _c.c_uint32), ("crc32", _c.c_uint32)]
 
 
+# ory_gzip_framer_create's in_len for an input of unknown size: the index goes at the end.
+UNKNOWN_SIZE = (1 << 64) - 1
+
 CHUNK_INFO_SIZE = _c.sizeof(ChunkInfo)  # 12: the client receives them packed, as bytes
 
 OP_DEFLATE, OP_INFLATE, OP_CRC32, OP_CNV = 1, 2, 3, 4

@@ -3,7 +3,8 @@
 its local devices through liboctoray. Exit status as octoray-run's: 0 ok, 1 error, 2 warning.
 
     octoray-dask gzip [--scheduler ADDR | --local N] [--devices SPEC] [-1..-9] [-b KiB]
-                      [--range MiB] [--scatter] [--primed] [-n|-N] [-T] [-f] [-v] FILE [-o OUT]
+                      [--range MiB] [--scatter] [--primed] [-n|-N] [-T] [-f] [-v] FILE
+                      [-o OUT | -c]
     octoray-dask cnv  [--scheduler ADDR | --local N] [--devices SPEC] [--raw] [--batch N]
                       [--format text|csv|json|none] [--model FILE|--weights DIR] [--scatter]
                       [-o FILE] [-f] [-v] INPUT...
@@ -110,6 +111,11 @@ def _parser():
     g.add_argument("-T", "--no-time", action=_NameTime, nargs=0, const=(None, True),
                    help="store no time")
     g.add_argument("-o", "--output", metavar="OUT", help="output (default FILE.gz)")
+    g.add_argument("-c", "--stdout", action="store_true",
+                   help="write to standard output (a pipe gets the index at the end, as "
+                        "octoray-run -c)")
+    g.add_argument("-k", "--keep", action="store_true",
+                   help="accepted: the input is always kept")
     g.add_argument("file", metavar="FILE")
     g.set_defaults(level=6, primed=False, no_name=False, no_time=False)
 

@@ -17,7 +17,7 @@ import uuid
 
 import octoray
 
-from .ranges import JobError, OutFile, RangeRunner
+from .ranges import JobError, OutFile, RangeRunner, StdoutSink
 from .worker import cnv_range, deflate_range
 
 MiB = 1 << 20
@@ -110,8 +110,18 @@ class GzipJob:
         self.err = err
         self.path = args.file
         self.fd, self.st = _open_input(self.path)
-        self.out_path = args.output or self.path + ".gz"
         self.chunk_size = args.blocksize * 1024
+        if args.stdout:
+            if args.output:
+                self.close()
+                raise JobError("-c and -o: give one output")
+            if os.isatty(1) and not args.force:
+                self.close()
+                raise JobError("compressed data not written to a terminal (-f writes it)")
+            self.out_path = "(stdout)"
+            self.of = StdoutSink()
+            return
+        self.out_path = args.output or self.path + ".gz"
         try:
             self.of = OutFile(self.out_path, args.force)
         except FileExistsError:
@@ -143,8 +153,11 @@ def _gzip(cl, args, err, path, fd, st, of, out_path):
     # as octoray-run gzip: the basename and the file's time unless -n / -T
     name = None if args.no_name else os.path.basename(path)
     mtime = 0 if args.no_time else int(st.st_mtime) & 0xFFFFFFFF
+    # As ory_gzip_fd: output it cannot write again (a pipe) gets the index in members at the
+    # end, which the framer does for an input of unknown size; one chunk needs no index.
+    in_len = size if of.rewritable or size <= chunk else octoray.UNKNOWN_SIZE
     # ory_gzip_fd treats --primed at levels 4-9 (libdeflate: no dictionary) as independent
-    framer = octoray.GzipFramer(size, chunk, level=level, name=name, mtime=mtime,
+    framer = octoray.GzipFramer(in_len, chunk, level=level, name=name, mtime=mtime,
                                 independent=independent or level > 3, index=True)
     job = dict(path=os.path.abspath(path), size=size, mtime=int(st.st_mtime),
                rt=cl.rtopts, level=level, chunk_size=chunk, independent=independent)

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """ranges.py - the client's side of a job: ranges of the input run on the cluster in a bounded
-window and come back in input order (RangeRunner), and the output file, written under a
-temporary name, synced and renamed into place (OutFile).
+window and come back in input order (RangeRunner), and the output: a file written under a
+temporary name, synced and renamed into place (OutFile), or standard output (StdoutSink).
 
 How a job runs. The input is cut into ranges of a fixed size (a multiple of the chunk size,
 independent of the number of workers, so the chunks are exactly those one host would cut).
@@ -19,6 +19,8 @@ elsewhere would hide a broken shared file system.
 """
 import collections
 import os
+import stat
+import sys
 import tempfile
 import time
 
@@ -172,6 +174,7 @@ class OutFile:
         d, b = os.path.split(path)
         self.fd, self.tmp = tempfile.mkstemp(prefix="." + b + ".", dir=d or ".")
         self.done = False
+        self.rewritable = True
 
     def write(self, data):
         mv = memoryview(data).cast("B")
@@ -239,3 +242,38 @@ class OutFile:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None or not self.done:
             self.abort()
+
+
+class StdoutSink:
+    """Standard output, with OutFile's methods. `rewritable` when it is a regular file we can
+    write at an offset of (the header is then written again over its first bytes, as
+    octoray-run -c does); a pipe gets the index at the end instead. Nothing can be taken back
+    on failure, as with octoray-run -c."""
+
+    def __init__(self):
+        sys.stdout.flush()
+        self.fd = sys.stdout.fileno()
+        self.done = False
+        st = os.fstat(self.fd)
+        try:
+            self.start = os.lseek(self.fd, 0, os.SEEK_CUR) if stat.S_ISREG(st.st_mode) else -1
+        except OSError:
+            self.start = -1
+        self.rewritable = self.start >= 0
+
+    write = OutFile.write
+
+    def pwrite(self, data, offset):
+        OutFile.pwrite(self, data, self.start + offset)
+
+    def commit(self, src=None):
+        self.done = True
+
+    def abort(self):
+        self.done = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.done = True
