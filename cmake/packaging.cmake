@@ -4,6 +4,8 @@
 #   liboctoray-dev  headers, liboctoray.so and liboctoray.a, octoray.pc, the CMake package
 #   octoray-xrt     the XRT device's module: the only package that needs XRT (libxrt1, and
 #                   with it boost and libstdc++), so that octoray installs on any host
+#   python3-octoray the Python binding and octoray-dask (Dask brings a large Python stack,
+#                   which an appliance image does not want)
 #
 # The library is in octoray rather than a liboctoray0 of its own: its soname is 0 and nothing
 # else ships it yet; split it out when a second ABI has to be co-installable. The packages
@@ -19,7 +21,7 @@ set(CPACK_PACKAGE_CONTACT "Octoray maintainers <maintainers@users.noreply.r-seed
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_DEB_COMPONENT_INSTALL ON)
-set(CPACK_COMPONENTS_ALL runtime dev)
+set(CPACK_COMPONENTS_ALL runtime dev python)
 if(ORY_WITH_XRT)
   list(APPEND CPACK_COMPONENTS_ALL xrt)
 endif()
@@ -64,5 +66,17 @@ set(CPACK_DEBIAN_XRT_DESCRIPTION
 The XRT device of liboctoray (gzip engines and FINN's CNV design on Alveo cards), which the
 library loads when a device spec asks for cards. A package of its own because XRT brings
 boost and libstdc++, which octoray itself does not need.")
+
+set(CPACK_DEBIAN_PYTHON_PACKAGE_NAME python3-octoray)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_SECTION python)
+set(CPACK_DEBIAN_PYTHON_PACKAGE_ARCHITECTURE all)
+# ctypes loads the library of this very build (its path is written at install).
+set(CPACK_DEBIAN_PYTHON_PACKAGE_DEPENDS
+  "octoray (= ${ORY_DEB_VERSION}), python3, python3-distributed, python3-dask")
+set(CPACK_DEBIAN_PYTHON_DESCRIPTION
+  "octoray on a Dask cluster: octoray-dask and the Python binding
+octoray-dask runs octoray's gzip and CNV jobs over several hosts with Dask, every host using
+all of its devices through liboctoray; the output is byte-identical to octoray-run's. The
+octoray Python package is a ctypes binding to the installed liboctoray.")
 
 include(CPack)
