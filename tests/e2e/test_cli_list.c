@@ -208,3 +208,36 @@ Test(cli_list, trailing_garbage_warns_and_zero_padding_is_listed)
 	cr_expect(strstr(out, " 5 ") && strstr(out, "/z\n"), "z.gz not listed: '%s'", out);
 	free(out);
 }
+
+/* Our files of several chunks (docs/format.md): -v adds a line on the index; with the index at
+ * the end (written to a pipe) the data's length and CRC are shown, not the empty index member's
+ * (gzip 1.12 shows 0 and 00000000 there), the same as for the same data with the index in the
+ * header. */
+Test(cli_list, our_index_is_shown_and_an_index_at_the_end_is_not_the_last_member)
+{
+	cr_assert_eq(tu_sh("cd '%s' && seq 400000 > s && touch -d '2021-03-04 05:06:07' s && "
+			   "'%s' gzip -c -b 64 s > head.gz && cat s | '%s' gzip -c -b 64 | cat > "
+			   "tail.gz && touch -d '2022-01-02 03:04:05' head.gz tail.gz",
+			   dir, ORY_CLI, ORY_CLI),
+		     0);
+	cr_assert_eq(cli_run(dir, NULL, "gzip", "-lv", tu_path(dir, "head.gz"), NULL), 0);
+	char *head = tu_slurp(tu_path(dir, "out"));
+	cr_expect(strstr(head, "(42 chunks of 64 KiB, index in the header: parallel -d, --range)"),
+		  "%s", head);
+	cr_assert_eq(cli_run(dir, NULL, "gzip", "-lv", tu_path(dir, "tail.gz"), NULL), 0);
+	char *tail = tu_slurp(tu_path(dir, "out"));
+	cr_expect(strstr(tail, "(42 chunks of 64 KiB, index at the end: parallel -d, --range)"),
+		  "%s", tail);
+	/* the same method, CRC and date (the lines after the header agree up to the sizes) */
+	const char *h = strchr(head, '\n'), *t = strchr(tail, '\n');
+	cr_assert(h && t);
+	cr_expect_eq(strncmp(h, t, 28), 0, "'%.28s' vs '%.28s'", h, t);
+	cr_expect(strstr(tail, " 2688895 "), "the original's length: %s", tail);
+	/* without -v: gzip's columns only */
+	cr_assert_eq(cli_run(dir, NULL, "gzip", "-lq", tu_path(dir, "head.gz"), NULL), 0);
+	char *plain = tu_slurp(tu_path(dir, "out"));
+	cr_expect_null(strstr(plain, "chunks"), "%s", plain);
+	free(plain);
+	free(head);
+	free(tail);
+}

@@ -8,7 +8,8 @@
  * member's header and trailer as overhead.
  *
  * Decompression here is zlib's, on this thread: -l needs each member's own length and CRC,
- * which ory_gunzip_fd does not report.
+ * which ory_gunzip_fd does not report. Our own files say more about themselves (-v: their
+ * chunk index; an index at the end is not "the last member").
  */
 #include <errno.h>
 #include <stdio.h>
@@ -184,8 +185,15 @@ void gz_list(struct gz_cli *c, int fd, const char *in_name, const char *out_name
 	}
 	if (s.garbage)
 		gz_warn(c, "%s: decompression OK, trailing garbage ignored", in_name);
-	/* Here, for Octoray's own files, -v will add the chunk count and whether random access
-	 * is possible once the index format (another issue) defines where they are stored. */
+	/* Our files (docs/format.md) carry a chunk index. When it is at the end, the last member
+	 * is an empty index member: gzip shows 0 bytes and CRC 0 there; the data's are shown. */
+	struct ory_gzip_info info = { .struct_size = sizeof(info) };
+	char why[160] = "";
+	int irc = S_ISREG(st->st_mode) ? ory_gzip_info(fd, &info, why, sizeof(why)) : 0;
+	if (irc == 0 && info.indexed && info.index_at_end) {
+		s.out = info.size;
+		s.crc = info.crc32;
+	}
 
 	char name[4096];
 	snprintf(name, sizeof(name), "%s", out_name);
@@ -223,6 +231,12 @@ void gz_list(struct gz_cli *c, int fd, const char *in_name, const char *out_name
 	printf("%*llu %*llu ", WIDTH, (unsigned long long)s.in, WIDTH, (unsigned long long)s.out);
 	ratio((int64_t)s.out - ((int64_t)s.in - (int64_t)overhead), (int64_t)s.out);
 	printf(" %s\n", name);
+	if (c->verbose && irc < 0)
+		printf("%*s(chunk index damaged: %s)\n", 28, "", irc == -EBADMSG ? why : strerror(-irc));
+	else if (c->verbose && info.indexed)
+		printf("%*s(%llu chunks of %u KiB, index %s: parallel -d, --range)\n", 28, "",
+		       (unsigned long long)info.chunks, info.chunk_size >> 10,
+		       info.index_at_end ? "at the end" : "in the header");
 	c->listing.in += s.in;
 	c->listing.out += s.out;
 	c->listing.header_bytes = overhead;
