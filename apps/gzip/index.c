@@ -155,7 +155,8 @@ int gzip_index_load(struct gzip_index *x, int fd, const uint8_t *mem, uint64_t b
 	}
 	if (rc < 0 || !oc || oclen < 14 || oc[0] != 1) {
 		free(extra);
-		return rc < 0 ? rc : -ENOENT;
+		/* an extra field past the end is not ours to explain: the member reader says */
+		return rc == -EIO ? rc : -ENOENT;
 	}
 	/* The rest of the header: FNAME, FCOMMENT, FHCRC, as gzip_header and others may write. */
 	uint64_t hend = base + 12 + xlen;
@@ -176,10 +177,13 @@ int gzip_index_load(struct gzip_index *x, int fd, const uint8_t *mem, uint64_t b
 	uint32_t flags = oc[1], count = get32(oc + 6), crc = get32(oc + 10);
 	uint64_t index_start = size;
 	if (flags == 1) {
-		if (count == 0 || 14 + (uint64_t)count * ENTRY > oclen ||
-		    !(x->e = malloc(count * sizeof(*x->e)))) {
+		if (count == 0 || 14 + (uint64_t)count * ENTRY > oclen) {
 			free(extra);
-			return count ? -ENOMEM : bad(why, wlen, "the header's index is damaged");
+			return bad(why, wlen, "the header's index is damaged (count)");
+		}
+		if (!(x->e = malloc(count * sizeof(*x->e)))) {
+			free(extra);
+			return -ENOMEM;
 		}
 		get_entries(x, oc + 14, count);
 		rc = gzip_index_crc(x->e, x->n) == crc ? 0
