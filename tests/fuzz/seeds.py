@@ -90,3 +90,12 @@ xdir = os.path.join(build, "xclbin")
 if os.path.isdir(xdir):
     for f in sorted(os.listdir(xdir)):
         put("xclbin", f, open(os.path.join(xdir, f), "rb").read())
+
+# index: level, chunk size and place, the original's length / 64, a content seed, then damages
+# (where u16, XOR masks). One undamaged file per shape, and a few with damage in the header or
+# at the end, where the index lives.
+for lvl, flags, blocks in ((1, 0, 2000), (6, 1, 3000), (9, 2, 1500), (3, 3, 4095), (6, 0, 1)):
+    base = bytes([lvl, flags]) + blocks.to_bytes(2, "little") + b"\x01\x02\x03\x04"
+    put("index", f"l{lvl}-f{flags}-n{blocks}", base)
+    put("index", f"l{lvl}-f{flags}-n{blocks}-head", base + b"\x20\x00\x01\x00")
+    put("index", f"l{lvl}-f{flags}-n{blocks}-tail", base + b"\x10\x40\x80\x00")
