@@ -418,6 +418,10 @@ int ory_runtime_create(const struct ory_runtime_opts *opts, struct ory_runtime *
 	return 0;
 fail:
 	ory_runtime_destroy(rt);
+	/* The message quotes what the caller gave (a spec, a path): keep it one line. */
+	for (char *c = errmsg; *c; c++)
+		if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+			*c = '?';
 	return rc;
 }
 

@@ -183,3 +183,17 @@ Test(cli_errors, bad_options_are_refused)
 	cr_expect_eq(cli_run(dir, NULL, "frob", NULL), 1);
 	expect_err_contains(dir, "unknown command 'frob'");
 }
+
+/* A newline in a file name or a device spec does not break the one-line rule: control
+ * characters show as '?' in messages. */
+Test(cli_errors, control_characters_in_names_and_specs_stay_on_one_line)
+{
+	const char *name = tu_path(dir, "a\nb");
+	cr_assert_eq(tu_write_file(name, "xy", 2), 0);
+	cr_expect_eq(cli_run(dir, NULL, "gzip", "-dc", name, NULL), 1);
+	expect_one_line(dir);
+	expect_err_contains(dir, "a?b: not in gzip format");
+	cr_expect_eq(cli_run(dir, NULL, "gzip", "-c", "--devices", "cpu\nfoo", name, NULL), 1);
+	expect_one_line(dir);
+	expect_err_contains(dir, "unknown device kind 'cpu?foo'");
+}

@@ -17,6 +17,11 @@ void msg(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(last, sizeof(last), fmt, ap);
 	va_end(ap);
+	/* One line whatever a name or spec holds (a file name may contain a newline); gzip's
+	 * tab stays. */
+	for (char *c = last; *c; c++)
+		if (((unsigned char)*c < 0x20 && *c != '\t') || *c == 0x7f)
+			*c = '?';
 	fprintf(stderr, "%s: %s\n", prog, last);
 }
 
