@@ -118,9 +118,9 @@ int gzip_framer_new(const struct ory_gzip_opts *o, size_t chunk_size, uint64_t i
 	uint64_t expect = in_len == UINT64_MAX ? UINT64_MAX : (in_len + chunk_size - 1) / chunk_size;
 	if (o->rsyncable) {
 		/* A window of chunk_size bytes may end in two chunks. The index goes at the end:
-		 * an edit changes an entry and the index CRC, and at the end those bytes fall in
-		 * the rsync block the trailer's new CRC-32 costs anyway; in the header they would
-		 * cost one more (measured in bench/rsyncable). chunk_size 0: sizes vary. */
+		 * an edit changes an entry and the index CRC, and at the end those bytes usually
+		 * fall in the rsync block the trailer's new CRC-32 costs anyway, where in the
+		 * header they cost the first block too. chunk_size 0: sizes vary. */
 		expect = in_len == UINT64_MAX || in_len >= chunk_size ? UINT64_MAX : in_len > 0;
 		f->chunk_size = 0;
 		rewritable = false;
