@@ -75,7 +75,7 @@ _octoray_run()
 			local opts="-c --stdout -d --decompress -t --test -l --list -f --force -k
 				--keep -o --output -r --recursive -1 -2 -3 -4 -5 -6 -7 -8 -9 --fast
 				--best -b --blocksize -i --independent --primed -n --no-name -N --name -T
-				--no-time -M --time -S --suffix --range --synchronous -v --verbose
+				--no-time -M --time -S --suffix --range --synchronous -R --rsyncable -v --verbose
 				--stats-json --progress -q --quiet -V --version -h --help $devopts"
 			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
 			return

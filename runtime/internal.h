@@ -181,6 +181,11 @@ struct ory_job_spec {
 	 * *len bytes at absolute offset *off of the source, cut_n chunks in all. */
 	void (*cut)(struct req *r, uint64_t seq, uint64_t *off, size_t *len);
 	uint64_t cut_n;
+	/* Optional: the app ends each chunk where the content says (gzip --rsyncable). Given a
+	 * full window of chunk_size bytes starting where the chunk starts, returns the chunk's
+	 * length (1..n); a window cut short by the end of the input is the last chunk, whole.
+	 * Called on the service thread; not with cut, whole or dict_size. */
+	size_t (*boundary)(const uint8_t *p, size_t n);
 	/* Optional: where chunk seq's output lands in a memory sink, when known in advance
 	 * (decompression by an index): trusted devices write it there directly; *len exact. */
 	uint64_t (*place)(struct req *r, uint64_t seq, size_t *len);

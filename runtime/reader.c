@@ -13,6 +13,12 @@
  * and ttys have no offsets: one read at a time, continued until the chunk is full, so chunk
  * boundaries still depend on the chunk size alone.
  *
+ * When the app ends chunks where the content says (spec.boundary: gzip --rsyncable), a chunk is
+ * read as a window of chunk_size bytes from where the one before it ended and the app picks
+ * its end in it; the bytes after that end are copied aside (the carry) and start the next
+ * window, so nothing is read twice and a pipe works the same. The next chunk's offset is known
+ * only then: one read in flight per request (other requests still read alongside).
+ *
  * Chunks leave in input order, which is what lets the reader prime chunk k with the last
  * 32 KiB of chunk k-1 when it was not read in place: that data is copied aside when k-1 leaves,
  * because by the time k leaves, k-1 may have been compressed, committed and its buffer reused.
@@ -71,14 +77,15 @@ static int open_file(struct req *r)
 				    (long long)off);
 	}
 	rd->limit = r->src.len && !r->spec.cut ? r->src.len : UINT64_MAX;
-	if (rd->limit != UINT64_MAX) /* at most; a file that ends first says so with a short read */
+	/* at most; a file that ends first says so with a short read */
+	if (rd->limit != UINT64_MAX && !rd->cdc)
 		rd->eof_seq = (rd->limit + rd->chunk_size - 1) / rd->chunk_size;
 	if (!rd->seekable) {
 		rd->depth = 1;
 		return 0;
 	}
 	rd->base_off = (uint64_t)off;
-	rd->depth = rt->opts.read_depth;
+	rd->depth = rd->cdc ? 1 : rt->opts.read_depth;
 	if (rt->opts.map_files && S_ISREG(st.st_mode) && r->aq->cpu_only) {
 		uint64_t size = (uint64_t)st.st_size > rd->base_off ? (uint64_t)st.st_size - rd->base_off
 								   : 0;
@@ -96,12 +103,18 @@ static int open_file(struct req *r)
 	return 0;
 }
 
+static int cdc_count_known(struct req *r);
+
 int ory_reader_open(struct req *r)
 {
 	struct ory_reader *rd = &r->reader;
-	uint8_t *tail = rd->tail; /* the record's, kept for the next request */
+	uint8_t *tail = rd->tail, *carry = rd->carry; /* the record's, kept for the next request */
+	size_t carry_cap = rd->carry_cap;
 	memset(rd, 0, sizeof(*rd));
 	rd->tail = tail;
+	rd->carry = carry;
+	rd->carry_cap = carry_cap;
+	rd->cdc = r->spec.boundary != NULL;
 	rd->fd = r->src.fd;
 	rd->mem = r->src.mem;
 	rd->mem_len = r->src.mem_len;
@@ -127,6 +140,14 @@ int ory_reader_open(struct req *r)
 		rd->eof_seq = rd->whole ? (rd->mem_len > 0)
 					: (rd->mem_len + rd->chunk_size - 1) / rd->chunk_size;
 		rd->depth = UINT32_MAX;
+		if (rd->cdc && cdc_count_known(r) < 0)
+			return ory_req_fail(r, ORY_ORIGIN_NONE, -ENOMEM, "out of memory");
+	} else if (rd->cdc && rd->carry_cap < rd->chunk_size) {
+		free(rd->carry);
+		rd->carry_cap = 0;
+		if (!(rd->carry = malloc(rd->chunk_size)))
+			return ory_req_fail(r, ORY_ORIGIN_NONE, -ENOMEM, "out of memory");
+		rd->carry_cap = rd->chunk_size;
 	}
 	if (r->spec.cut)
 		rd->eof_seq = r->spec.cut_n;
@@ -187,21 +208,77 @@ static void queue_read(struct req *r, struct ory_chunk_slot *s)
 	ory_aio_read(&rt->aio, rd->fd, dst, len, off, fixed, s);
 }
 
-/* Copy the next chunk of an iovec source into the slot. */
-static void gather(struct ory_reader *rd, struct ory_chunk_slot *s, size_t len)
+/* Copy the next len bytes of an iovec source to dst; advance: move past them. */
+static void gather_to(struct ory_reader *rd, uint8_t *dst, size_t len, bool advance)
 {
-	uint8_t *dst = s->in_area + ORY_DICT_MAX;
+	unsigned i = rd->iov_i;
+	size_t off = rd->iov_off;
 	for (size_t done = 0; done < len;) {
-		const struct iovec *v = &rd->iov[rd->iov_i];
-		size_t n = ORY_MIN(len - done, v->iov_len - rd->iov_off);
-		memcpy(dst + done, (const uint8_t *)v->iov_base + rd->iov_off, n);
+		const struct iovec *v = &rd->iov[i];
+		size_t n = ORY_MIN(len - done, v->iov_len - off);
+		if (dst)
+			memcpy(dst + done, (const uint8_t *)v->iov_base + off, n);
 		done += n;
-		rd->iov_off += n;
-		if (rd->iov_off == v->iov_len) {
-			rd->iov_i++;
-			rd->iov_off = 0;
+		off += n;
+		if (off == v->iov_len) {
+			i++;
+			off = 0;
 		}
 	}
+	if (advance) {
+		rd->iov_i = i;
+		rd->iov_off = off;
+	}
+}
+
+static void gather(struct ory_reader *rd, struct ory_chunk_slot *s, size_t len)
+{
+	gather_to(rd, s->in_area + ORY_DICT_MAX, len, true);
+}
+
+/* A source in memory with chunks the app ends: the number of chunks is known at once only
+ * when the input fits one window (and, exactly one window, when the app keeps it whole). The
+ * header of a one-chunk file differs, and a file read from disk must get the same bytes. */
+static int cdc_count_known(struct req *r)
+{
+	struct ory_reader *rd = &r->reader;
+	size_t n = rd->chunk_size;
+	rd->eof_seq = rd->mem_len < n ? (rd->mem_len > 0) : UINT64_MAX;
+	if (rd->mem_len != n)
+		return 0;
+	const uint8_t *p = rd->mem;
+	uint8_t *copy = NULL;
+	if (rd->iov) {
+		if (!(copy = malloc(n)))
+			return -ENOMEM;
+		gather_to(rd, copy, n, false);
+		p = copy;
+	}
+	if (r->spec.boundary(p, n) == n)
+		rd->eof_seq = 1;
+	free(copy);
+	return 0;
+}
+
+/* The next chunk of a memory or iovec source whose chunks the app ends: its offset and length
+ * (the iovec's bytes gathered into the slot). */
+static void cdc_mem_next(struct req *r, struct ory_chunk_slot *s, size_t *off, size_t *len)
+{
+	struct ory_reader *rd = &r->reader;
+	*off = (size_t)rd->next_off;
+	size_t window = ORY_MIN(rd->chunk_size, rd->mem_len - *off);
+	const uint8_t *p = rd->mem + *off;
+	if (rd->iov) {
+		gather_to(rd, s->in_area + ORY_DICT_MAX, window, false);
+		p = s->in_area + ORY_DICT_MAX;
+	}
+	*len = window == rd->chunk_size ? r->spec.boundary(p, window) : window;
+	if (rd->iov)
+		gather_to(rd, NULL, *len, true);
+	rd->next_off += *len;
+	if (rd->next_off == rd->mem_len)
+		rd->eof_seq = s->c.seq + 1;
+	rd->data_end = s->c.seq + 1;
 }
 
 void ory_reader_start(struct req *r, struct ory_chunk_slot *s)
@@ -227,8 +304,11 @@ void ory_reader_start(struct req *r, struct ory_chunk_slot *s)
 		size_t len = r->spec.cut ? cut_len
 			     : rd->whole ? rd->mem_len
 					 : ORY_MIN(rd->chunk_size, rd->mem_len - off);
+		if (rd->cdc)
+			cdc_mem_next(r, s, &off, &len);
 		if (rd->iov) {
-			gather(rd, s, len);
+			if (!rd->cdc)
+				gather(rd, s, len);
 			s->c.in = s->in_area + ORY_DICT_MAX;
 		} else {
 			s->c.in = rd->mem + off;
@@ -248,11 +328,43 @@ void ory_reader_start(struct req *r, struct ory_chunk_slot *s)
 	s->file_off = r->spec.cut ? cut_off : rd->base_off + seq * rd->chunk_size;
 	s->want = r->spec.cut ? cut_len : chunk_want(rd, seq);
 	s->fill = 0;
+	if (rd->cdc) { /* the window starts with what the chunk before left over */
+		s->file_off = rd->base_off + rd->next_off;
+		s->want = rd->limit == UINT64_MAX
+				  ? rd->chunk_size
+				  : (size_t)ORY_MIN((uint64_t)rd->chunk_size, rd->limit - rd->next_off);
+		memcpy(s->in_area + ORY_DICT_MAX, rd->carry, rd->carry_len);
+		s->fill = rd->carry_len;
+		rd->carry_len = 0;
+	}
 	s->reading = true;
 	s->c.in = s->in_area + ORY_DICT_MAX;
 	rd->inflight++;
 	atomic_store_explicit(&s->state, SLOT_READING, memory_order_relaxed);
 	queue_read(r, s);
+}
+
+/* A window read in full: the app ends the chunk in it and the rest waits for the next one; a
+ * window the input's end cut short is the last chunk. */
+static void cdc_complete(struct req *r, struct ory_chunk_slot *s)
+{
+	struct ory_reader *rd = &r->reader;
+	size_t n = s->fill;
+	if (n == rd->chunk_size) {
+		size_t cut = r->spec.boundary(s->c.in, n);
+		rd->carry_len = n - cut;
+		memcpy(rd->carry, s->c.in + cut, rd->carry_len);
+		n = cut;
+	} else if (s->c.seq + (n > 0) < rd->eof_seq) {
+		rd->eof_seq = s->c.seq + (n > 0);
+	}
+	rd->next_off += n;
+	if (n && s->c.seq + 1 > rd->data_end)
+		rd->data_end = s->c.seq + 1;
+	if (rd->data_end > rd->eof_seq)
+		ory_req_fail(r, ORY_ORIGIN_INPUT, -EIO, "input changed while it was read");
+	s->c.in_len = n;
+	atomic_store_explicit(&s->state, SLOT_READ, memory_order_relaxed);
 }
 
 void ory_reader_complete(struct req *r, struct ory_chunk_slot *s, int res)
@@ -279,6 +391,10 @@ void ory_reader_complete(struct req *r, struct ory_chunk_slot *s, int res)
 	if (res < 0) {
 		if (res != -ECANCELED)
 			ory_req_fail(r, ORY_ORIGIN_INPUT, -EIO, "read error: %s", strerror(-res));
+		return;
+	}
+	if (rd->cdc) {
+		cdc_complete(r, s);
 		return;
 	}
 	if (s->fill && s->c.seq + 1 > rd->data_end)

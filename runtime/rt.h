@@ -34,6 +34,12 @@ struct ory_reader {
 	size_t dict_size;
 	uint8_t *tail;              /* ORY_DICT_MAX bytes, the record's, kept across requests */
 	size_t tail_len;
+	/* Chunks the app ends (spec.boundary): where the next one starts, and the bytes read past
+	 * the last chunk's end that belong to it (the record's buffer, kept across requests). */
+	bool cdc;
+	uint64_t next_off;
+	uint8_t *carry;
+	size_t carry_len, carry_cap;
 };
 
 /* A request in flight: one record per request, preallocated (max_requests of them). */

@@ -444,8 +444,10 @@ void ory_runtime_destroy(struct ory_runtime *rt)
 		if (rt->devices[i].started)
 			pthread_join(rt->devices[i].thread, NULL);
 	if (rt->reqs)
-		for (unsigned i = 0; i < rt->opts.max_requests; i++)
+		for (unsigned i = 0; i < rt->opts.max_requests; i++) {
 			free(rt->reqs[i].reader.tail);
+			free(rt->reqs[i].reader.carry);
+		}
 	if (rt->free_reqs)
 		ory_aio_fini(&rt->aio);
 	free(rt->reqs);

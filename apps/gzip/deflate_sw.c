@@ -155,6 +155,31 @@ static long libdeflate_chunk(struct deflate_sw *s, const struct ory_chunk *c, in
 	return (long)(nbytes + 4);
 }
 
+/* --rsyncable: each segment deflated on its own (no history: an edit changes its segment and
+ * nothing after it) and byte-aligned like a chunk, so the segments simply concatenate; one
+ * that does not shrink is stored. Returns bytes, or 0 when the segments' stored bytes could
+ * overflow cap (the caller then stores the whole chunk). */
+static long rsync_chunk(struct deflate_sw *s, const struct ory_chunk *c, int level, size_t cap)
+{
+	size_t used = 0;
+	int64_t last_hit = -(int64_t)GZIP_SEG_GAP;
+	for (size_t off = 0; off < c->in_len;) {
+		size_t len = gzip_rsync_segment(c->in, c->in_len, off, &last_hit) - off;
+		if (used + len + 5 > cap) /* GZIP_SEG_MAX keeps a stored segment at one block */
+			return 0;
+		struct ory_chunk seg = { .in = c->in + off, .in_len = len, .out = c->out + used };
+		long n = level > ISAL_DEF_MAX_LEVEL ? libdeflate_chunk(s, &seg, level, len + 4)
+						    : isal_chunk(s, &seg, level, len + 4);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			n = (long)gzip_store(seg.in, len, seg.out);
+		used += (size_t)n;
+		off += len;
+	}
+	return (long)used;
+}
+
 static int sw_run(void *state, struct ory_chunk *c)
 {
 	struct deflate_sw *s = state;
@@ -163,8 +188,9 @@ static int sw_run(void *state, struct ory_chunk *c)
 	if (cap > c->out_cap)
 		return -EOVERFLOW;
 	/* Keep the stored fallback's room: compressors work in cap - 8. */
-	long n = p->level > ISAL_DEF_MAX_LEVEL ? libdeflate_chunk(s, c, p->level, cap - 8)
-					       : isal_chunk(s, c, p->level, cap - 8);
+	long n = p->rsync			 ? rsync_chunk(s, c, p->level, cap - 8)
+		 : p->level > ISAL_DEF_MAX_LEVEL ? libdeflate_chunk(s, c, p->level, cap - 8)
+						 : isal_chunk(s, c, p->level, cap - 8);
 	if (n < 0)
 		return (int)n;
 	if (n == 0) /* incompressible (or over the bound): stored blocks, still deterministic */

@@ -116,6 +116,15 @@ int gzip_framer_new(const struct ory_gzip_opts *o, size_t chunk_size, uint64_t i
 	f->chunk_size = chunk_size;
 	f->adler = 1;
 	uint64_t expect = in_len == UINT64_MAX ? UINT64_MAX : (in_len + chunk_size - 1) / chunk_size;
+	if (o->rsyncable) {
+		/* A window of chunk_size bytes may end in two chunks. The index goes at the end:
+		 * an edit changes an entry and the index CRC, and at the end those bytes usually
+		 * fall in the rsync block the trailer's new CRC-32 costs anyway, where in the
+		 * header they cost the first block too. chunk_size 0: sizes vary. */
+		expect = in_len == UINT64_MAX || in_len >= chunk_size ? UINT64_MAX : in_len > 0;
+		f->chunk_size = 0;
+		rewritable = false;
+	}
 	/* Only chunks that do not depend on each other can be found and inflated alone; one chunk
 	 * needs no index. */
 	f->indexed = o->framing == ORY_FRAMING_GZIP && o->index && o->independent && expect > 1;

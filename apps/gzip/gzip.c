@@ -145,6 +145,10 @@ int ory_deflate_prepare(struct req *r)
 				    "chunk size %zu out of range (32 KiB .. the runtime's %zu)", chunk,
 				    rt->opts.chunk_size);
 	bool primed = !o.independent && o.level <= 3;
+	if (o.rsyncable && (!o.independent || o.dict_len))
+		return ory_req_fail(r, ORY_ORIGIN_NONE, -EINVAL,
+				    "--rsyncable needs independent chunks and no preset dictionary: "
+				    "a chunk must not depend on the bytes before it");
 	if (o.dict_len && (!o.dict || o.level > 3 || o.framing == ORY_FRAMING_GZIP))
 		return ory_req_fail(r, ORY_ORIGIN_NONE, -EINVAL,
 				    "a preset dictionary needs raw or zlib framing at levels 1-3 "
@@ -165,7 +169,7 @@ int ory_deflate_prepare(struct req *r)
 	struct gzip_frame *f = r->spec.frame;
 	memset(f, 0, sizeof(*f));
 	f->p = (struct gzip_params){ .level = o.level, .primed = primed,
-				     .adler = o.framing == ORY_FRAMING_ZLIB };
+				     .adler = o.framing == ORY_FRAMING_ZLIB, .rsync = o.rsyncable };
 	f->info = r->pub->chunk_info;
 	f->info_cap = r->pub->chunk_info_cap;
 	rc = gzip_framer_new(&o, chunk, input_size(r), output_rewritable(r), &f->fr);
@@ -185,6 +189,7 @@ int ory_deflate_prepare(struct req *r)
 		.out_bound = gzip_chunk_bound(bound_in),
 		.header = header,
 		.header_len = hlen,
+		.boundary = o.rsyncable ? gzip_rsync_cut : NULL,
 		.before_header = frame_before_header,
 		.committed = frame_committed,
 		.trailer = frame_trailer,
@@ -246,12 +251,12 @@ int ory_gzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct ory_
 
 size_t ory_gzip_bound(const struct ory_runtime *rt, size_t in_len)
 {
-	size_t chunk = rt->opts.chunk_size;
-	size_t full = in_len / chunk, rest = in_len % chunk;
+	/* Chunks of --rsyncable hold more than 7/8 of the chunk size (but the last), and each
+	 * adds at most 5 bytes per 65535 of its input (stored blocks) plus 5 + 8. */
+	size_t chunks = in_len / (rt->opts.chunk_size - rt->opts.chunk_size / 8) + 1;
 	/* header, its extra field's length, the index (in the header or after the data), the
 	 * chunks, the final block and trailer */
-	return 10 + 2 + gzip_index_bound(full + (rest > 0)) + full * gzip_chunk_bound(chunk) +
-	       (rest ? gzip_chunk_bound(rest) : 0) + 10;
+	return 10 + 2 + gzip_index_bound(chunks) + in_len + 5 * (in_len / 65535) + 13 * chunks + 10;
 }
 
 int ory_gzip_buf(struct ory_runtime *rt, const void *in, size_t in_len, void *out,

@@ -15,6 +15,7 @@ struct gzip_params {
 	int level;      /* 1..9 */
 	bool primed;    /* chunks carry their dictionary (levels 1-3 unless independent) */
 	bool adler;     /* zlib framing: each chunk's Adler-32 too (the app's post hook) */
+	bool rsync;     /* --rsyncable: the chunk is independent segments (rsync.c) */
 };
 
 /* Parameters of one decompression request (chunk->params of ory_inflate_app). */
@@ -33,6 +34,22 @@ enum inflate_why { WHY_NONE, WHY_NOT_GZIP, WHY_METHOD, WHY_CHECK, WHY_FORMAT, WH
 const char *inflate_why_text(unsigned why);
 
 extern const struct ory_app ory_gzip_app, ory_inflate_app, ory_crc_app;
+
+/* rsync.c: --rsyncable's content-defined cuts (see there and docs/format.md). Hits of the
+ * segment hash every 2^GZIP_SEG_BITS bytes on average, a cut at one with no other in the
+ * GZIP_SEG_GAP bytes before it: segments of ~28 KiB, an edit costs about one segment's
+ * compressed bytes, and deflate without history loses ~3% on them (bench/rsyncable). At most
+ * 65535 bytes, so a segment that does not compress is one stored block. */
+#ifndef GZIP_SEG_BITS
+#define GZIP_SEG_BITS 13
+#define GZIP_SEG_GAP (10u << 10)
+#endif
+#define GZIP_SEG_MAX 65535u
+/* Where a chunk ends in a full window of n bytes (n - n/8 < cut <= n). */
+size_t gzip_rsync_cut(const uint8_t *p, size_t n);
+/* End of the segment of chunk p[0..n) that starts at start. *last_hit: where the last hit
+ * was, carried from segment to segment (-GZIP_SEG_GAP at the chunk's start). */
+size_t gzip_rsync_segment(const uint8_t *p, size_t n, size_t start, int64_t *last_hit);
 
 /* framer.c: header, trailer and index (docs/format.md). rewritable: the header can be written
  * again at the end (the index may go there); in_len UINT64_MAX when not known. */

@@ -203,6 +203,10 @@ int gzip_index_load(struct gzip_index *x, int fd, const uint8_t *mem, uint64_t b
 	x->uoff = malloc(x->n * sizeof(*x->uoff));
 	if (!x->coff || !x->uoff)
 		return -ENOMEM;
+	/* chunk_size 0: sizes vary (--rsyncable); the largest one is what a reader must hold */
+	bool varies = x->chunk_size == 0;
+	for (size_t i = 0; varies && i < x->n; i++)
+		x->chunk_size = ORY_MAX(x->chunk_size, x->e[i].in_len);
 	for (size_t i = 0; i < x->n; i++) {
 		const struct ory_chunk_info *e = &x->e[i];
 		if (e->in_len == 0 || e->in_len > x->chunk_size || e->out_len < 5 ||

@@ -258,6 +258,11 @@ int ory_stream_create(struct ory_runtime *rt, const struct ory_stream_opts *opts
 	    s->g.framing > ORY_FRAMING_RAW || s->chunk > rt->opts.chunk_size ||
 	    s->chunk < 32 * 1024 || (s->g.name && strlen(s->g.name) > 1023))
 		goto fail;
+	/* A stream's chunks end where its writer's buffers do, not where the content says. */
+	rc = -ENOTSUP;
+	if (s->g.rsyncable)
+		goto fail;
+	rc = -EINVAL;
 	bool primed = !s->g.independent && s->g.level <= 3;
 	if (s->g.dict_len && (!s->g.dict || s->g.level > 3 || s->g.framing == ORY_FRAMING_GZIP))
 		goto fail;

@@ -253,6 +253,13 @@ struct ory_gzip_opts {
 	/* gzip framing with independent chunks: write the chunk index (docs/format.md). Default
 	 * true. */
 	bool index;
+	/* ---- 0.3 ---- */
+	/* Content-defined chunks and segments (gzip/pigz --rsyncable, docs/format.md): an edit of
+	 * the input changes the output only near it, and the bytes still do not depend on the
+	 * devices. Chunks then hold at most chunk_size bytes (7/8 of it or more but the last); the
+	 * index follows the data. Needs independent chunks and no preset dictionary; requests
+	 * only (a stream refuses it). Default false. */
+	bool rsyncable;
 };
 
 void ory_gzip_opts_init(struct ory_gzip_opts *opts);
@@ -571,7 +578,8 @@ struct ory_stream_opts {
 
 void ory_stream_opts_init(struct ory_stream_opts *opts);
 
-/* Create a compression stream on rt. Returns 0, -EINVAL or -ENOMEM. */
+/* Create a compression stream on rt. Returns 0, -EINVAL, -ENOMEM, or -ENOTSUP when the gzip
+ * options ask for rsyncable (a stream cuts its chunks where its buffers end). */
 int ory_stream_create(struct ory_runtime *rt, const struct ory_stream_opts *opts,
 		      struct ory_stream **out);
 /* Take data[0..len): with an output callback, blocks until all of it is taken (delivering

@@ -111,13 +111,33 @@ Test(cli_parity, everyday_mistakes_get_gzips_messages_and_status)
 		     "-d c.gz", SAME_STATUS | SAME_FILES);
 }
 
-Test(cli_parity, rsyncable_is_refused_with_a_reason)
+Test(cli_parity, rsyncable_output_reads_with_gzip_and_pigz_and_is_the_same_for_any_cpus)
+{
+	uint8_t *d = tu_text(3 << 20, 14);
+	cr_assert_eq(tu_write_file(tu_path(dir, "a"), d, 3 << 20), 0);
+	free(d);
+	const char *specs[] = { "cpu:1", "cpu:2" };
+	for (int i = 0; i < 2; i++) {
+		char out[16];
+		snprintf(out, sizeof(out), "a%d.gz", i);
+		cr_assert_eq(cli_run(dir, tu_path(dir, "a"), "gzip", "-R", "-b", "64", "--devices",
+				     specs[i], NULL), 0, "%s", cli_err(dir));
+		rename(tu_path(dir, "out"), tu_path(dir, out));
+	}
+	cr_expect(files_equal(tu_path(dir, "a0.gz"), tu_path(dir, "a1.gz")), "cpu:1 and cpu:2");
+	cr_expect_eq(tu_sh("cd '%s' && gzip -dc a0.gz | cmp -s - a && pigz -dc a0.gz | cmp -s - a",
+			   dir), 0, "gzip or pigz reads other bytes");
+	/* as gzip: ignored when decompressing */
+	cr_expect_eq(cli_run(dir, tu_path(dir, "a0.gz"), "gzip", "-d", "-R", NULL), 0);
+	cr_expect(files_equal(tu_path(dir, "out"), tu_path(dir, "a")));
+}
+
+Test(cli_parity, rsyncable_with_primed_chunks_is_refused_with_a_reason)
 {
 	tu_write_file(tu_path(dir, "a"), "abc", 3);
-	cr_expect_eq(cli_run(dir, NULL, "gzip", "--rsyncable", tu_path(dir, "a"), NULL), 1);
-	expect_err_contains(dir, "--rsyncable is not supported");
+	cr_expect_eq(cli_run(dir, NULL, "gzip", "-R", "--primed", tu_path(dir, "a"), NULL), 1);
+	expect_err_contains(dir, "--rsyncable needs independent chunks");
 	expect_one_line(dir);
-	cr_expect_eq(cli_run(dir, NULL, "gzip", "-R", tu_path(dir, "a"), NULL), 1);
 	cr_expect(tu_exists(tu_path(dir, "a")));
 	cr_expect_not(tu_exists(tu_path(dir, "a.gz")));
 }

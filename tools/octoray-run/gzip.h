@@ -25,6 +25,7 @@ struct gz_cli {
 	struct cli_devices dev;
 	int level;
 	bool to_stdout, decompress, test, force, keep, verbose, quiet, progress, independent;
+	bool rsyncable;
 	bool recursive, list;
 	bool has_range;          /* --range: bytes [range_off, range_off + range_len) of -d */
 	uint64_t range_off, range_len;

@@ -48,7 +48,8 @@ static void gzip_usage(FILE *f)
 		"                       original (K, M, G: KiB, MiB, GiB), inflating only the\n"
 		"                       chunks that hold them (our indexed files)\n"
 		"      --synchronous    accepted: outputs are always synced before the input goes\n"
-		"  -R, --rsyncable      refused: chunk boundaries follow the chunk size\n"
+		"  -R, --rsyncable      content-defined chunks: an edit of the input changes the\n"
+		"                       output only near it (rsync, deduplication); indexed\n"
 		CLI_DEVICE_HELP
 		"  -v, --verbose        per-file ratio, devices used, MB/s\n"
 		"      --stats-json FILE\n"
@@ -182,10 +183,7 @@ int cmd_gzip(int argc, char **argv)
 		case OPT_PROGRESS: c.progress = true; break;
 		case OPT_SYNCHRONOUS: break; /* what outfile_commit always does */
 		case OPT_STATS_JSON: stats_json = optarg; break;
-		case 'R':
-			msg("--rsyncable is not supported: chunk boundaries follow the chunk size, "
-			    "not the content");
-			return EXIT_ERR;
+		case 'R': c.rsyncable = true; break;
 		case 'V': printf("octoray-run %s\n", ory_version()); return EXIT_OK;
 		case 'h': gzip_usage(stdout); return EXIT_OK;
 		default:
@@ -196,6 +194,10 @@ int cmd_gzip(int argc, char **argv)
 				    prog);
 			return EXIT_ERR;
 		}
+	}
+	if (c.rsyncable && !c.independent) {
+		msg("--rsyncable needs independent chunks: not with --primed");
+		return EXIT_ERR;
 	}
 	int nfiles = argc - optind;
 	if (c.output && (nfiles > 1 || c.to_stdout || c.test || c.list || c.recursive)) {

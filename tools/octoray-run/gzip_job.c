@@ -122,6 +122,7 @@ int gz_run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name, const 
 		ory_gzip_opts_init(&o);
 		o.level = c->level;
 		o.independent = c->independent;
+		o.rsyncable = c->rsyncable;
 		char base[4096];
 		if (name && !c->no_name) {
 			snprintf(base, sizeof(base), "%s", name);
