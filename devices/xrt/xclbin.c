@@ -36,6 +36,10 @@ static int bad(char *why, size_t why_len, const char *path, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
+	/* names from the file (kernels, sections) may hold any byte: one line still */
+	for (char *c = what; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	snprintf(why, why_len, "xclbin %s: %s", path, what);
 	return -EINVAL;
 }

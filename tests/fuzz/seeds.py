@@ -99,3 +99,11 @@ for lvl, flags, blocks in ((1, 0, 2000), (6, 1, 3000), (9, 2, 1500), (3, 3, 4095
     put("index", f"l{lvl}-f{flags}-n{blocks}", base)
     put("index", f"l{lvl}-f{flags}-n{blocks}-head", base + b"\x20\x00\x01\x00")
     put("index", f"l{lvl}-f{flags}-n{blocks}-tail", base + b"\x10\x40\x80\x00")
+
+# Inputs that once failed a harness (tests/fuzz/regressions/<harness>/): every run starts with
+# them, so a finding that comes back fails the CI step.
+reg = os.path.join(src, "tests", "fuzz", "regressions")
+for harness in sorted(os.listdir(reg)) if os.path.isdir(reg) else []:
+    for name in sorted(os.listdir(os.path.join(reg, harness))):
+        with open(os.path.join(reg, harness, name), "rb") as f:
+            put(harness, "regression-" + name, f.read())
