@@ -43,7 +43,8 @@ static const char usage[] =
 	"  -d SPEC    device spec (default all)\n"
 	"  -n N       objects per thread per batch (default 64)\n"
 	"  -r N       rounds (default 7)\n"
-	"  -m MODES   comma list of direct,sync,async (default all three)\n"
+	"  -m MODES   comma list of direct,sync,async (default all three; without direct, for\n"
+	"             a profile, no ratio)\n"
 	"  -q DEPTH   async: requests in flight per thread (default 1)\n"
 	"  -V         runtime verify none (the default verifies devices other than CPU workers)\n"
 	"  -p         paired: one thread, every object through every mode in turn\n"
@@ -454,7 +455,7 @@ int main(int argc, char **argv)
 	}
 	if (optind + 1 != argc || !B.size || !B.threads || B.threads > 256 || !B.per_thread ||
 	    !B.rounds || B.level < 1 || B.level > 9 || !B.depth || B.depth > 64 ||
-	    (paired && B.threads != 1) || !B.modes[DIRECT]) {
+	    (paired && (B.threads != 1 || !B.modes[DIRECT]))) {
 		fputs(usage, stderr);
 		return 2;
 	}
@@ -549,8 +550,9 @@ int main(int argc, char **argv)
 				pthread_barrier_wait(&B.checked);
 				mbps[m][r] = (double)B.size * B.per_thread * B.threads / 1e6 / secs;
 			}
-			for (unsigned i = 0; i < nm; i++)
-				ratio[order[i]][r] = mbps[order[i]][r] / mbps[DIRECT][r];
+			for (unsigned i = 0; i < nm; i++) /* 0 without direct (profiling) */
+				ratio[order[i]][r] = B.modes[DIRECT] ? mbps[order[i]][r] /
+									   mbps[DIRECT][r] : 0;
 		}
 		atomic_store(&B.stop, true);
 		pthread_barrier_wait(&B.go);
