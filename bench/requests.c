@@ -52,6 +52,10 @@ static const char usage[] =
 	"Prints one line per mode: mode=.. mbps=.. mbps_min=.. mbps_max=.. ratio=.. p50_us=..\n"
 	"p99_us=.. (paired: also overhead_us=, the median per-object difference from direct)\n";
 
+/* ISA-L's level buffer, large enough for levels 1-3 */
+#define LEVEL_BUF (ISAL_DEF_LVL1_DEFAULT > ISAL_DEF_LVL3_DEFAULT ? ISAL_DEF_LVL1_DEFAULT \
+						  : ISAL_DEF_LVL3_DEFAULT)
+
 enum mode { DIRECT, SYNC, ASYNC, NMODES };
 static const char *const mode_name[NMODES] = { "direct", "sync", "async" };
 
@@ -104,8 +108,7 @@ static int direct(struct client *c, const uint8_t *in, uint8_t *out, size_t cap,
 	isal_deflate_reset(zs);
 	zs->level = B.level;
 	zs->level_buf = c->level_buf;
-	zs->level_buf_size = ISAL_DEF_LVL1_DEFAULT > ISAL_DEF_LVL3_DEFAULT ? ISAL_DEF_LVL1_DEFAULT
-									   : ISAL_DEF_LVL3_DEFAULT;
+	zs->level_buf_size = LEVEL_BUF;
 	zs->gzip_flag = IGZIP_GZIP;
 	zs->flush = NO_FLUSH;
 	zs->end_of_stream = 1;
@@ -147,7 +150,8 @@ static double one_sync(struct client *c, enum mode m, const uint8_t *in, unsigne
 	if (m == DIRECT) {
 		rc = direct(c, in, c->out[j], c->out_cap, &c->out_len[j]);
 	} else if (m == SYNC) {
-		rc = ory_gzip_buf(B.rt, in, B.size, c->out[j], c->out_cap, &c->out_len[j], &g, NULL);
+		rc = ory_gzip_buf(B.rt, in, B.size, c->out[j], c->out_cap, &c->out_len[j], &g,
+				  NULL);
 	} else {
 		struct ory_request *req = &c->reqs[0], *got;
 		ory_request_init(req, ORY_OP_DEFLATE);
@@ -216,7 +220,8 @@ static void batch_async(struct client *c, unsigned round)
 		int n = ory_queue_poll(c->q, got, 64, -1);
 		double now = bench_now();
 		for (int i = 0; i < n; i++) {
-			unsigned s = (unsigned)(got[i] - c->reqs), j = (unsigned)(uintptr_t)got[i]->cookie;
+			unsigned s = (unsigned)(got[i] - c->reqs);
+			unsigned j = (unsigned)(uintptr_t)got[i]->cookie;
 			c->lat[ASYNC][c->nlat[ASYNC]++] = (now - t_sub[s]) * 1e6;
 			c->out_len[j] = got[i]->bytes_out;
 			if (got[i]->status < 0) {
@@ -268,8 +273,7 @@ static int client_init(struct client *c, unsigned id)
 	memset(c, 0, sizeof(*c));
 	c->id = id;
 	isal_deflate_init(&c->zs);
-	c->level_buf = malloc(ISAL_DEF_LVL1_DEFAULT > ISAL_DEF_LVL3_DEFAULT ? ISAL_DEF_LVL1_DEFAULT
-									    : ISAL_DEF_LVL3_DEFAULT);
+	c->level_buf = malloc(LEVEL_BUF);
 	c->ldc = libdeflate_alloc_compressor(B.level > 3 ? (int)B.level : 1);
 	c->ldd = libdeflate_alloc_decompressor();
 	c->reqs = calloc(B.depth, sizeof(*c->reqs));
@@ -370,8 +374,8 @@ static int memory_test(const char *path, const char *devices, unsigned n, int fd
 		r->gzip = &g;
 		int rc = ory_submit(B.rt, q, r);
 		if (rc < 0) {
-			fprintf(stderr, "request-bench: submit %u: %s %s\n", submitted, ory_strerror(rc),
-				r->errmsg);
+			fprintf(stderr, "request-bench: submit %u: %s %s\n", submitted,
+				ory_strerror(rc), r->errmsg);
 			break;
 		}
 	}
@@ -463,7 +467,8 @@ int main(int argc, char **argv)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || (size_t)st.st_size < B.size) {
-		fprintf(stderr, "request-bench: %s: cannot open, or smaller than one object\n", path);
+		fprintf(stderr, "request-bench: %s: cannot open, or smaller than one object\n",
+			path);
 		return 1;
 	}
 	B.file_len = (size_t)st.st_size;
@@ -520,7 +525,8 @@ int main(int argc, char **argv)
 			diff[m] = malloc(sizeof(double) * total);
 		double lat[NMODES];
 		for (size_t k = 0; k < total; k++) {
-			unsigned round = (unsigned)(k / B.per_thread), j = (unsigned)(k % B.per_thread);
+			unsigned round = (unsigned)(k / B.per_thread);
+			unsigned j = (unsigned)(k % B.per_thread);
 			const uint8_t *in = object(round, 0, j);
 			for (unsigned i = 0; i < nm; i++) {
 				enum mode m = order[(i + k) % nm];

@@ -363,7 +363,8 @@ int ory_queue_poll(struct ory_queue *q, struct ory_request **reqs, unsigned max,
 		struct req *r;
 		while (n < max && (r = ory_ring_pop(q->done))) {
 			struct ory_request *pub;
-			if ((uintptr_t)r & ORY_QUEUE_DETACHED) { /* its runtime is gone: no record */
+			/* its runtime is gone: the entry is the request, with no record */
+			if ((uintptr_t)r & ORY_QUEUE_DETACHED) {
 				pub = (struct ory_request *)((uintptr_t)r & ~ORY_QUEUE_DETACHED);
 			} else {
 				pub = r->pub;

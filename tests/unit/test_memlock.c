@@ -51,11 +51,10 @@ static int drop_ipc_lock(void)
 	struct __user_cap_data_struct d[2];
 	if (syscall(SYS_capget, &h, d) < 0)
 		return -errno;
-	for (int i = 0; i < 2; i++) {
-		d[i].effective &= ~(CAP_TO_MASK(CAP_IPC_LOCK) * (CAP_TO_INDEX(CAP_IPC_LOCK) == i));
-		d[i].permitted &= ~(CAP_TO_MASK(CAP_IPC_LOCK) * (CAP_TO_INDEX(CAP_IPC_LOCK) == i));
-		d[i].inheritable &= ~(CAP_TO_MASK(CAP_IPC_LOCK) * (CAP_TO_INDEX(CAP_IPC_LOCK) == i));
-	}
+	unsigned i = CAP_TO_INDEX(CAP_IPC_LOCK);
+	d[i].effective &= ~CAP_TO_MASK(CAP_IPC_LOCK);
+	d[i].permitted &= ~CAP_TO_MASK(CAP_IPC_LOCK);
+	d[i].inheritable &= ~CAP_TO_MASK(CAP_IPC_LOCK);
 	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
 }
 
@@ -64,7 +63,8 @@ static void child_case(rlim_t limit, const char *dir, char *why, size_t len)
 {
 	struct rlimit rl = { limit, limit };
 	if (setrlimit(RLIMIT_MEMLOCK, &rl) < 0 || drop_ipc_lock() < 0) {
-		snprintf(why, len, "cannot set the limit or drop CAP_IPC_LOCK: %s", strerror(errno));
+		snprintf(why, len, "cannot set the limit or drop CAP_IPC_LOCK: %s",
+			 strerror(errno));
 		return;
 	}
 	/* The limit must bite, or the test proves nothing. */
@@ -102,15 +102,15 @@ static void child_case(rlim_t limit, const char *dir, char *why, size_t len)
 		size_t gz_len;
 		uint8_t *gz = tu_read_file(tu_path(dir, "in.gz"), &gz_len);
 		if (rc < 0 || !gz || !tu_gzip_is_member_of(gz, gz_len, in, n, why, len))
-			snprintf(why + strlen(why), len - strlen(why), " (file round %d: %s)", round,
-				 rc < 0 ? ory_runtime_errmsg(rt) : "bad output");
+			snprintf(why + strlen(why), len - strlen(why), " (file round %d: %s)",
+				 round, rc < 0 ? ory_runtime_errmsg(rt) : "bad output");
 		free(gz);
 		if (*why)
 			break;
 		rc = ory_gzip_buf(rt, in, n, out, cap, &got, NULL, NULL);
 		if (rc < 0 || !tu_gzip_is_member_of(out, got, in, n, why, len))
-			snprintf(why + strlen(why), len - strlen(why), " (buffer round %d: %s)", round,
-				 rc < 0 ? ory_runtime_errmsg(rt) : "bad output");
+			snprintf(why + strlen(why), len - strlen(why), " (buffer round %d: %s)",
+				 round, rc < 0 ? ory_runtime_errmsg(rt) : "bad output");
 	}
 	ory_runtime_destroy(rt);
 	free(in);
