@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -67,9 +66,10 @@ static void child_case(rlim_t limit, const char *dir, char *why, size_t len)
 			 strerror(errno));
 		return;
 	}
-	/* The limit must bite, or the test proves nothing. */
+	/* The limit must bite, or the test proves nothing (the system call itself: a sanitizer
+	 * may stand in for mlock). */
 	void *probe = aligned_alloc(4096, 256 * KiB);
-	if (probe && mlock(probe, 256 * KiB) == 0) {
+	if (probe && syscall(SYS_mlock, probe, 256 * KiB) == 0) {
 		snprintf(why, len, "mlock of 256 KiB succeeded under a %lu-byte limit",
 			 (unsigned long)limit);
 		return;
@@ -133,6 +133,10 @@ static void child_case(rlim_t limit, const char *dir, char *why, size_t len)
 
 static void round_trips_under(rlim_t limit)
 {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	/* Their mlock does nothing and succeeds, so the runtime never meets the limit. */
+	cr_skip_test("the sanitizer's mlock always succeeds");
+#endif
 	char *dir = tu_mkdtemp();
 	int p[2];
 	cr_assert_eq(pipe(p), 0);
