@@ -362,8 +362,14 @@ int ory_queue_poll(struct ory_queue *q, struct ory_request **reqs, unsigned max,
 		unsigned n = 0;
 		struct req *r;
 		while (n < max && (r = ory_ring_pop(q->done))) {
-			struct ory_request *pub = r->pub;
-			ory_req_release(r);
+			struct ory_request *pub;
+			/* its runtime is gone: the entry is the request, with no record */
+			if ((uintptr_t)r & ORY_QUEUE_DETACHED) {
+				pub = (struct ory_request *)((uintptr_t)r & ~ORY_QUEUE_DETACHED);
+			} else {
+				pub = r->pub;
+				ory_req_release(r);
+			}
 			if (pub->done)
 				run_callback(pub);
 			reqs[n++] = pub;
@@ -386,6 +392,31 @@ int ory_queue_poll(struct ory_queue *q, struct ory_request **reqs, unsigned max,
 		}
 		struct pollfd p = { .fd = q->efd, .events = POLLIN };
 		poll(&p, 1, ms);
+	}
+}
+
+/* At destroy, once every request has completed: requests posted to a queue and not yet polled
+ * hold records that are about to be freed, so each such entry becomes the request itself,
+ * marked, which ory_queue_poll hands out with no record to release. Going round the ring once
+ * (the first marked entry popped is where we started) keeps the entries in order. Destroy
+ * overlaps no other call, so nobody polls meanwhile. */
+void ory_queues_detach(struct ory_runtime *rt)
+{
+	for (unsigned i = 0; i < rt->opts.max_requests; i++) {
+		struct req *r = &rt->reqs[i];
+		if (!r->q || !atomic_load_explicit(&r->owner, memory_order_relaxed))
+			continue;
+		struct ory_queue *q = r->q;
+		void *e;
+		while ((e = ory_ring_pop(q->done))) {
+			if ((uintptr_t)e & ORY_QUEUE_DETACHED) {
+				ory_ring_push(q->done, e);
+				break;
+			}
+			struct req *x = e;
+			atomic_store_explicit(&x->owner, NULL, memory_order_relaxed);
+			ory_ring_push(q->done, (void *)((uintptr_t)x->pub | ORY_QUEUE_DETACHED));
+		}
 	}
 }
 

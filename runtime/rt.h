@@ -83,6 +83,9 @@ struct req {
 };
 
 /* A completion queue (request.c). */
+/* Low bit of a queue entry: the entry is a request whose runtime was destroyed, not a record. */
+#define ORY_QUEUE_DETACHED ((uintptr_t)1)
+
 struct ory_queue {
 	struct ory_runtime *rt;
 	struct ory_ring *done;      /* completed requests, oldest first */
@@ -192,6 +195,8 @@ static inline bool ory_req_cancelled(const struct req *r)
 }
 /* Release a record (complete or refused). */
 void ory_req_release(struct req *r);
+/* Destroy: turn the entries of queues still holding records into the requests (request.c). */
+void ory_queues_detach(struct ory_runtime *rt);
 
 /* The synchronous calls: submit pub (its op and options set) from this thread, waiting for
  * room rather than -EAGAIN, and wait for it; progress as in octoray.h. Returns pub->status and

@@ -443,6 +443,8 @@ void ory_runtime_destroy(struct ory_runtime *rt)
 	for (unsigned i = 0; rt->devices && i < rt->ndevices; i++)
 		if (rt->devices[i].started)
 			pthread_join(rt->devices[i].thread, NULL);
+	if (rt->reqs && rt->free_reqs)
+		ory_queues_detach(rt);
 	if (rt->reqs)
 		for (unsigned i = 0; i < rt->opts.max_requests; i++) {
 			free(rt->reqs[i].reader.tail);

@@ -140,7 +140,9 @@ int ory_runtime_create(const struct ory_runtime_opts *opts, struct ory_runtime *
 
 /* Cancel every request still in flight (each completes with -ECANCELED: callbacks run, queue
  * entries are posted, synchronous callers return), stop the threads, close every device and
- * free the runtime. Blocks until all of that is done. Must not overlap any other call on rt. */
+ * free the runtime. Blocks until all of that is done. Must not overlap any other call on rt.
+ * Queues outlive it: what they hold is still taken with ory_queue_poll, and each is freed with
+ * ory_queue_destroy, before or after. */
 void ory_runtime_destroy(struct ory_runtime *rt);
 
 /* The message of the last synchronous call on rt that failed on the calling thread ("" if
@@ -508,7 +510,8 @@ struct ory_queue;
 
 /* Create a queue on rt. Returns 0, -ENOMEM or -EMFILE (no eventfd). */
 int ory_queue_create(struct ory_runtime *rt, struct ory_queue **out);
-/* Free a queue. Requests submitted with it must all have completed and been polled. */
+/* Free a queue. Requests submitted with it must all have completed and been polled (or its
+ * runtime destroyed). */
 void ory_queue_destroy(struct ory_queue *q);
 /* The queue's eventfd (owned by the queue; do not close it). */
 int ory_queue_fd(const struct ory_queue *q);

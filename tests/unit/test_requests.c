@@ -306,6 +306,37 @@ Test(requests, destroy_completes_every_request_in_flight_with_ecanceled)
 	free(in);
 }
 
+Test(requests, destroy_posts_every_queued_request_once_and_the_queue_can_still_be_polled)
+{
+	struct ory_runtime *rt = make_rt(SLOW, 1024 * KiB, 8);
+	struct ory_queue *q;
+	cr_assert_eq(ory_queue_create(rt, &q), 0);
+	size_t len = 4 * 1024 * KiB, cap = ory_gzip_bound(rt, len);
+	uint8_t *in = tu_random(len, 8), *out[4];
+	struct ory_request req[4];
+	for (int i = 0; i < 4; i++) {
+		out[i] = malloc(cap);
+		ory_request_init(&req[i], ORY_OP_DEFLATE);
+		req[i].in = in;
+		req[i].in_len = len;
+		req[i].out = out[i];
+		req[i].out_cap = cap;
+		cr_assert_eq(ory_submit(rt, q, &req[i]), 0);
+	}
+	ory_runtime_destroy(rt);
+	struct ory_request *got[8];
+	int n = ory_queue_poll(q, got, 8, 0);
+	cr_expect_eq(n, 4, "every request is in the queue once after destroy");
+	for (int i = 0; i < n; i++)
+		cr_expect(got[i]->status == -ECANCELED || got[i]->status == 0, "%d %s",
+			  got[i]->status, got[i]->errmsg);
+	cr_expect_eq(ory_queue_poll(q, got, 8, 0), 0, "a request posted twice");
+	ory_queue_destroy(q);
+	for (int i = 0; i < 4; i++)
+		free(out[i]);
+	free(in);
+}
+
 Test(requests, malformed_requests_are_refused_with_a_reason_and_never_complete)
 {
 	struct ory_runtime *rt = make_rt("cpu:1", 64 * KiB, 4);
