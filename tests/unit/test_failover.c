@@ -214,7 +214,19 @@ Test(failover, random_fault_schedules_never_change_the_output)
 		bool fallback = (seed / 7) % 2 == 0;
 		struct job_result r = run(spec, 30, fallback, ORY_VERIFY_AUTO);
 		if (r.rc == 0) {
-			cr_assert(same_as_reference(&r), "seed %u, %s: output differs", seed, spec);
+			if (!same_as_reference(&r)) {
+				/* what differs, for the rare failure seen once under load (issue note) */
+				size_t at = 0;
+				while (at < r.len && at < reference_len && r.out[at] == reference[at])
+					at++;
+				char why[160];
+				bool valid = tu_gzip_is_member_of(r.out, r.len, input, LEN, why,
+								  sizeof(why));
+				cr_assert_fail("seed %u, %s: output differs: %zu bytes (want %zu), first "
+					       "difference at byte %zu; %s", seed, spec, r.len,
+					       reference_len, at,
+					       valid ? "still a valid gzip of the input" : why);
+			}
 			cr_assert_eq(r.st.chunks, 25, "seed %u: %llu chunks committed", seed,
 				     (unsigned long long)r.st.chunks);
 			ok++;
