@@ -54,6 +54,25 @@ def _in_address(data):
     return _c.addressof(_c.c_char.from_buffer(mv)), mv
 
 
+def _set_input(req, fd, offset, length, data, keep):
+    """Point req at `data` (kept alive in `keep`), or at `length` bytes of fd from offset (None:
+    to the end of the file); return the input's length."""
+    if data is not None:
+        req.in_, d_keep = _in_address(data)
+        req.in_len = len(memoryview(data).cast("B"))
+        keep.append(d_keep)
+        return req.in_len
+    if length is None:
+        length = max(os.fstat(fd).st_size - offset, 0)
+    req.in_fd = fd
+    req.in_offset = offset
+    req.in_len = length
+    if length == 0:  # in_len 0 means "to the end" for a file: give it no bytes
+        req.in_fd = -1
+        req.in_ = None
+    return length
+
+
 class Runtime:
     """One liboctoray runtime: its devices (spec as octoray-run's --devices; None: "all"), its
     chunk size (the largest a request may use; default 1 MiB), verification (None: the
@@ -157,21 +176,7 @@ class Runtime:
             keep.append(d_keep)
         req = B.Request()
         self._lib.ory_request_init(_c.byref(req), B.OP_DEFLATE)
-        if data is not None:
-            in_len = len(memoryview(data).cast("B"))
-            req.in_, d_keep = _in_address(data)
-            req.in_len = in_len
-            keep.append(d_keep)
-        else:
-            if length is None:
-                length = max(os.fstat(fd).st_size - offset, 0)
-            in_len = length
-            req.in_fd = fd
-            req.in_offset = offset
-            req.in_len = length
-            if length == 0:  # in_len 0 means "to the end" for a file: give it no bytes
-                req.in_fd = -1
-                req.in_ = None
+        in_len = _set_input(req, fd, offset, length, data, keep)
         chunk = chunk_size or self.chunk_size
         cap = in_len // chunk + 2
         infos = (B.ChunkInfo * cap)()
@@ -207,20 +212,7 @@ class Runtime:
         res.struct_size = _c.sizeof(B.CnvResult)
         req = B.Request()
         self._lib.ory_request_init(_c.byref(req), B.OP_CNV)
-        if data is not None:
-            in_len = len(memoryview(data).cast("B"))
-            req.in_, d_keep = _in_address(data)
-            req.in_len = in_len
-            keep.append(d_keep)
-        else:
-            if length is None:
-                length = max(os.fstat(fd).st_size - offset, 0)
-            in_len = length
-            req.in_fd = fd
-            req.in_offset = offset
-            req.in_len = length
-            if length == 0:
-                req.in_fd = -1
+        in_len = _set_input(req, fd, offset, length, data, keep)
         stride = B.RAW_IMAGE if raw else B.CIFAR_RECORD
         # a line: index, class, name, label, ten scores; and the CSV header
         out = _Buffer((in_len // stride + 1) * 160 + 256)
