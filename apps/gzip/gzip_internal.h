@@ -22,6 +22,8 @@ struct gzip_params {
 struct inflate_params {
 	enum ory_framing framing;
 	bool chunk;     /* one chunk of an indexed file: raw, exact, non-final */
+	bool members;   /* whole gzip members filling the input exactly; anything else is no
+			 * error but out_len 0 with INFLATE_WHY set (gunzip_members.c) */
 };
 
 /* What an inflate chunk reports beside its output, in c->check2: members decoded, whether
@@ -101,6 +103,13 @@ int gunzip_indexed_fd(struct ory_runtime *rt, int in_fd, int out_fd,
 int gunzip_indexed_buf(struct ory_runtime *rt, const uint8_t *in, size_t in_len, uint8_t *out,
 		       size_t out_cap, size_t *out_len, const struct ory_gunzip_opts *o,
 		       struct ory_gunzip_result *res);
+
+/* gunzip_members.c: the members of a regular file from `pos` (a member start) on, inflated
+ * member-parallel into out_fd (-1: tested only) as far as that goes; *resume is where the
+ * streaming reader goes on (pos: nothing done), after *out bytes of *members members. 0 or a
+ * negative errno (message set) for what the streaming reader would not recover from. */
+int gunzip_members_fd(struct ory_runtime *rt, int in_fd, uint64_t pos, int out_fd,
+		      uint64_t *resume, uint64_t *out, uint64_t *members);
 
 /* Largest output a chunk of in_len bytes may produce: stored blocks plus a little slack. Every
  * kernel falls back to stored blocks rather than exceed it, which makes it a hard bound. */

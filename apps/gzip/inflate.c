@@ -120,12 +120,12 @@ static int run_chunk(struct inflate_state *st, struct ory_chunk *c)
 	return 0;
 }
 
-static int k_run(void *state, struct ory_chunk *c)
+/* Members one after another from c->in (gzip framing: GNU gzip's rules, see top); *left: the
+ * bytes after the last. no_fhcrc refuses headers with a CRC (gunzip.c checks those, ISA-L
+ * does not). 0 (output, CRC and counts in c) or a negative errno. */
+static int k_members(struct inflate_state *st, struct ory_chunk *c, enum ory_framing framing,
+		     bool no_fhcrc, size_t *left_out)
 {
-	const struct inflate_params *p = c->params;
-	struct inflate_state *st = state;
-	if (p->chunk)
-		return run_chunk(st, c);
 	const uint8_t *in = c->in;
 	size_t left = c->in_len, total = 0;
 	unsigned members = 0;
@@ -135,11 +135,13 @@ static int k_run(void *state, struct ory_chunk *c)
 					  [ORY_FRAMING_RAW] = ISAL_DEFLATE };
 	c->out_len = 0;
 	for (;;) {
-		if (p->framing == ORY_FRAMING_GZIP && left >= 4 && in[0] == 0x1f && in[1] == 0x8b &&
+		if (framing == ORY_FRAMING_GZIP && left >= 4 && in[0] == 0x1f && in[1] == 0x8b &&
 		    (in[3] & 0xe0)) /* a field we would not know how to skip may follow */
 			return fail_why(c, WHY_FLAGS);
+		if (no_fhcrc && left >= 4 && (in[3] & 0x02))
+			return fail_why(c, WHY_FORMAT);
 		isal_inflate_init(st);
-		st->crc_flag = flags[p->framing];
+		st->crc_flag = flags[framing];
 		int rc = stream(st, &in, &left, c->out, c->out_cap, &total);
 		if (rc == STREAM_OUT_FULL)
 			return -ENOSPC;
@@ -153,7 +155,7 @@ static int k_run(void *state, struct ory_chunk *c)
 		size_t back = st->read_in_length / 8;
 		in -= back;
 		left += back;
-		if (p->framing != ORY_FRAMING_GZIP)
+		if (framing != ORY_FRAMING_GZIP)
 			break;
 		if (left >= 2 && in[0] == 0x1f && in[1] == 0x8b)
 			continue;
@@ -161,12 +163,29 @@ static int k_run(void *state, struct ory_chunk *c)
 			return fail_why(c, WHY_EOF);
 		break;
 	}
+	*left_out = left;
 	for (size_t i = 0; i < left && !garbage; i++)
 		garbage = in[i] != 0; /* zeros are padding (tape blocks, dd) */
 	c->out_len = total;
 	c->check = crc32_gzip_refl(0, c->out, total);
 	c->check2 = ORY_MIN(members, 0xffffffu) | (garbage ? INFLATE_GARBAGE : 0);
 	return 0;
+}
+
+static int k_run(void *state, struct ory_chunk *c)
+{
+	const struct inflate_params *p = c->params;
+	struct inflate_state *st = state;
+	if (p->chunk)
+		return run_chunk(st, c);
+	size_t left = 0;
+	int rc = k_members(st, c, p->framing, p->members, &left);
+	if (p->members && (rc < 0 || left)) { /* not whole members: the caller reads it again */
+		c->out_len = 0;
+		c->check2 = (uint32_t)WHY_FORMAT << 24;
+		return 0;
+	}
+	return rc;
 }
 
 static const char *k_final_error(const struct ory_chunk *c, int *origin)

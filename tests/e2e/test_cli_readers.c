@@ -90,3 +90,26 @@ Test(cli_readers, gnu_gzip_d_equals_ours)
 			dir, ORY_CLI, ORY_CLI);
 	cr_expect_eq(bad, 0);
 }
+
+/* Files of many members, which our -d reads member-parallel (bgzip's BGZF, gzip outputs
+ * concatenated, members with names and garbage after them): GNU gzip's bytes and verdict. */
+Test(cli_readers, multi_member_files_read_as_gnu_gzip_reads_them)
+{
+	cr_assert_eq(tu_sh("command -v bgzip >/dev/null"), 0,
+		     "bgzip is not installed (scripts/bootstrap installs tabix)");
+	int bad = tu_sh("cd '%s' && seq 400000 > text && head -c 300000 /dev/urandom > rand && "
+			"cat text rand text > mix && bgzip -c mix > bgzf.gz && "
+			"bgzip -l 9 -c text > bgzf9.gz && "
+			"split -b 50000 mix part. && for p in part.*; do gzip -c $p; done > cat.gz && "
+			"for p in part.*; do gzip -1 -N -c $p; done > named.gz && "
+			"cp cat.gz garbage.gz && printf 'trailing' >> garbage.gz && "
+			"cp bgzf.gz zeros.gz && head -c 1000 /dev/zero >> zeros.gz && "
+			"for f in bgzf bgzf9 cat named garbage zeros; do "
+			"  gzip -dc $f.gz > gnu 2>/dev/null; g=$?; "
+			"  '%s' gzip -dc -q -b 64 $f.gz > ours; o=$?; "
+			"  [ $g -eq $o ] && cmp -s gnu ours && '%s' gzip -t -q -b 64 $f.gz; t=$?; "
+			"  [ $t -eq $g ] || { echo \"$f: exit $o/$t, gzip $g\" >&2; exit 1; }; "
+			"done",
+			dir, ORY_CLI, ORY_CLI);
+	cr_expect_eq(bad, 0);
+}
