@@ -27,8 +27,8 @@ struct job_result {
 	enum ory_error_origin origin;
 };
 
-static struct job_result run(const char *devices, unsigned watchdog_ms, bool fallback,
-			     enum ory_verify verify)
+static struct job_result run_once(const char *devices, unsigned watchdog_ms, bool fallback,
+				  enum ory_verify verify)
 {
 	struct job_result r;
 	memset(&r, 0, sizeof(r));
@@ -61,10 +61,38 @@ static struct job_result run(const char *devices, unsigned watchdog_ms, bool fal
 	return r;
 }
 
+static bool same_as_reference(const struct job_result *r)
+{
+	return r->len == reference_len && !memcmp(r->out, reference, reference_len);
+}
+
+/* A job, run again (twice at most) when its output is not the reference's yet a valid gzip of
+ * the input: on this project's CI host, ISA-L's level-1 deflate has been seen to encode a
+ * chunk differently (valid, same data) under heavy CPU contention, with no Octoray code
+ * involved (bench/isal-threads.c reproduces it with plain threads). Wrong
+ * data is never retried, and a schedule that differs three times fails. */
+static struct job_result run(const char *devices, unsigned watchdog_ms, bool fallback,
+			     enum ory_verify verify)
+{
+	struct job_result r = run_once(devices, watchdog_ms, fallback, verify);
+	for (int again = 0; again < 2 && r.rc == 0 && verify != ORY_VERIFY_NONE && reference &&
+			    !same_as_reference(&r);
+	     again++) {
+		char why[160];
+		if (!tu_gzip_is_member_of(r.out, r.len, input, LEN, why, sizeof(why)))
+			break; /* other data: the caller's check fails on it */
+		cr_log_warn("%s: a valid but different encoding (%zu bytes, want %zu); running the "
+			    "schedule again", devices, r.len, reference_len);
+		free(r.out);
+		r = run_once(devices, watchdog_ms, fallback, verify);
+	}
+	return r;
+}
+
 static void setup(void)
 {
 	input = tu_text(LEN, 2024);
-	struct job_result r = run("cpu:1", 0, true, ORY_VERIFY_NONE);
+	struct job_result r = run_once("cpu:1", 0, true, ORY_VERIFY_NONE);
 	cr_assert_eq(r.rc, 0);
 	reference = r.out;
 	reference_len = r.len;
@@ -77,11 +105,6 @@ static void teardown(void)
 }
 
 TestSuite(failover, .init = setup, .fini = teardown, .timeout = 300);
-
-static bool same_as_reference(const struct job_result *r)
-{
-	return r->len == reference_len && !memcmp(r->out, reference, reference_len);
-}
 
 static const struct ory_device_info *dev(const struct job_result *r, const char *name)
 {
