@@ -83,5 +83,6 @@ void shim_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 #define cr_skip_test(...) shim_skip("" __VA_ARGS__)
 #define cr_assert_fail(...) SHIM_CHECK(true, 0, "fail", "" __VA_ARGS__)
 #define cr_log_info(...) (fprintf(stderr, "[INFO] " __VA_ARGS__), fputc('\n', stderr))
+#define cr_log_warn(...) (fprintf(stderr, "[WARN] " __VA_ARGS__), fputc('\n', stderr))
 
 #endif
