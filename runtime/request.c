@@ -234,6 +234,13 @@ static struct req *take_record(struct ory_runtime *rt, struct ory_request *pub,
 	struct req *r = ory_ring_pop(rt->free_reqs);
 	if (!r)
 		return NULL;
+	unsigned i = (unsigned)(r - rt->reqs), seen = atomic_load(&rt->reqs_touched);
+	if (i >= seen) { /* first use (make_requests) */
+		r->rt = rt;
+		r->cells = rt->cells + (size_t)i * rt->pool.count;
+		while (seen <= i && !atomic_compare_exchange_weak(&rt->reqs_touched, &seen, i + 1))
+			;
+	}
 	r->pub = pub;
 	r->q = q;
 	r->error = 0;
@@ -402,7 +409,7 @@ int ory_queue_poll(struct ory_queue *q, struct ory_request **reqs, unsigned max,
  * overlaps no other call, so nobody polls meanwhile. */
 void ory_queues_detach(struct ory_runtime *rt)
 {
-	for (unsigned i = 0; i < rt->opts.max_requests; i++) {
+	for (unsigned i = 0; i < atomic_load(&rt->reqs_touched); i++) {
 		struct req *r = &rt->reqs[i];
 		if (!r->q || !atomic_load_explicit(&r->owner, memory_order_relaxed))
 			continue;

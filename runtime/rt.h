@@ -115,7 +115,8 @@ struct ory_runtime {
 	_Atomic bool go;               /* create counted every device's apps: take chunks */
 	_Atomic bool stop;             /* destroy: workers finish what they hold and exit */
 	/* Requests */
-	struct req *reqs;              /* max_requests records */
+	struct req *reqs;              /* max_requests records, set up as first taken */
+	_Atomic unsigned reqs_touched; /* records [0, this) were ever taken (destroy looks there) */
 	struct ory_chunk_slot **cells; /* max_requests x pool count */
 	struct ory_ring *free_reqs;    /* records not in use */
 	struct ory_ring *submitted;    /* records handed to the service thread */

@@ -248,13 +248,10 @@ static int make_requests(struct ory_runtime *rt)
 	if (!rt->groups || !rt->reqs || !rt->cells || !rt->free_reqs || !rt->submitted || !rt->cancels ||
 	    !rt->done)
 		return -ENOMEM;
-	for (unsigned i = 0; i < n; i++) {
-		struct req *r = &rt->reqs[i];
-		r->rt = rt;
-		r->cells = rt->cells + (size_t)i * count;
-		r->spec.frame = &r->frame;
-		ory_ring_push(rt->free_reqs, r);
-	}
+	/* Only their addresses: a record's memory is first touched when it is first taken (a
+	 * page fault per 2 records is most of a short process's start-up on some hosts). */
+	for (unsigned i = 0; i < n; i++)
+		ory_ring_push(rt->free_reqs, &rt->reqs[i]);
 	ory_evcount_init(&rt->started);
 	ory_evcount_init(&rt->readmit);
 	ory_evcount_init(&rt->room);
@@ -446,7 +443,7 @@ void ory_runtime_destroy(struct ory_runtime *rt)
 	if (rt->reqs && rt->free_reqs)
 		ory_queues_detach(rt);
 	if (rt->reqs)
-		for (unsigned i = 0; i < rt->opts.max_requests; i++) {
+		for (unsigned i = 0; i < atomic_load(&rt->reqs_touched); i++) {
 			free(rt->reqs[i].reader.tail);
 			free(rt->reqs[i].reader.carry);
 		}
