@@ -234,8 +234,8 @@ static struct req *take_record(struct ory_runtime *rt, struct ory_request *pub,
 	struct req *r = ory_ring_pop(rt->free_reqs);
 	if (!r)
 		return NULL;
-	unsigned i = (unsigned)(r - rt->reqs), seen = atomic_load(&rt->reqs_touched);
-	if (i >= seen) { /* first use (make_requests) */
+	if (!r->rt) { /* its first use (make_requests); the record is ours alone now */
+		unsigned i = (unsigned)(r - rt->reqs), seen = atomic_load(&rt->reqs_touched);
 		r->rt = rt;
 		r->cells = rt->cells + (size_t)i * rt->pool.count;
 		while (seen <= i && !atomic_compare_exchange_weak(&rt->reqs_touched, &seen, i + 1))

@@ -116,7 +116,8 @@ struct ory_runtime {
 	_Atomic bool stop;             /* destroy: workers finish what they hold and exit */
 	/* Requests */
 	struct req *reqs;              /* max_requests records, set up as first taken */
-	_Atomic unsigned reqs_touched; /* records [0, this) were ever taken (destroy looks there) */
+	_Atomic unsigned reqs_touched; /* every record ever taken is below this (destroy looks
+					* there; some below were never taken: rt NULL) */
 	struct ory_chunk_slot **cells; /* max_requests x pool count */
 	struct ory_ring *free_reqs;    /* records not in use */
 	struct ory_ring *submitted;    /* records handed to the service thread */
