@@ -90,12 +90,13 @@ struct win {
 };
 
 /* Bytes from off on, at least min(want, what the file has) of them (*got: how many are
- * there); off never goes back more than 8 bytes. NULL on a read error. */
-static const uint8_t *view(struct win *w, uint64_t off, size_t want, size_t *got)
+ * there), reading `fill` (>= want, <= WIN + HEAD_MAX - 8) when it must read; off never goes
+ * back more than 8 bytes. NULL on a read error. */
+static const uint8_t *view(struct win *w, uint64_t off, size_t want, size_t fill, size_t *got)
 {
-	if (off < w->base || off + want > w->base + w->len) {
+	if (off < w->base || off + ORY_MIN(want, w->size - off) > w->base + w->len) {
 		uint64_t from = off >= 8 ? off - 8 : 0;
-		size_t n = (size_t)ORY_MIN((uint64_t)WIN + HEAD_MAX, w->size - from);
+		size_t n = (size_t)ORY_MIN((uint64_t)fill + 8, w->size - from);
 		if (ory_pread_full(w->fd, w->buf, n, from) < 0)
 			return NULL;
 		w->base = from;
@@ -111,7 +112,7 @@ static uint64_t next_header(struct win *w, uint64_t from)
 {
 	size_t bsize, got;
 	while (from < w->size) {
-		const uint8_t *p = view(w, from, HEAD_MAX, &got);
+		const uint8_t *p = view(w, from, HEAD_MAX, WIN, &got);
 		if (!p)
 			return UINT64_MAX;
 		/* headers starting past got - HEAD_MAX are looked at from the next window */
@@ -146,13 +147,14 @@ static int make_plan(struct win *w, uint64_t p, size_t cap, struct plan *pl)
 	uint64_t g0 = p, graw = 0;
 	for (;;) {
 		size_t bsize, got, h;
-		const uint8_t *m = view(w, p, HEAD_MAX, &got);
+		const uint8_t *m = view(w, p, HEAD_MAX, WIN, &got);
 		if (!m || !(h = header_len(m, got, &bsize)))
 			break;
 		uint64_t end = bsize ? p + bsize : next_header(w, p + h + 10);
 		if (end >= w->size || end < p + h + 10)
 			break; /* the last member, or a doubtful one: the streaming reader's */
-		const uint8_t *t = view(w, end - 8, 8 + HEAD_MAX, &got); /* trailer, next header */
+		/* the trailer and the next header: a jump by BSIZE reads only them */
+		const uint8_t *t = view(w, end - 8, 8 + HEAD_MAX, bsize ? 8 + HEAD_MAX : WIN, &got);
 		if (!t || (bsize && !header_len(t + 8, got - 8, &h)))
 			break;
 		uint32_t isize = le32(t + 4);

@@ -121,10 +121,11 @@ static int run_chunk(struct inflate_state *st, struct ory_chunk *c)
 }
 
 /* Members one after another from c->in (gzip framing: GNU gzip's rules, see top); *left: the
- * bytes after the last. no_fhcrc refuses headers with a CRC (gunzip.c checks those, ISA-L
- * does not). 0 (output, CRC and counts in c) or a negative errno. */
+ * bytes after the last. 0 (output, CRC and counts in c) or a negative errno. For_members
+ * (gunzip_members.c) refuses headers with a CRC (gunzip.c checks those, ISA-L does not) and
+ * skips the CRC of the whole output, which nobody reads there (ISA-L checked each member's). */
 static int k_members(struct inflate_state *st, struct ory_chunk *c, enum ory_framing framing,
-		     bool no_fhcrc, size_t *left_out)
+		     bool for_members, size_t *left_out)
 {
 	const uint8_t *in = c->in;
 	size_t left = c->in_len, total = 0;
@@ -138,7 +139,7 @@ static int k_members(struct inflate_state *st, struct ory_chunk *c, enum ory_fra
 		if (framing == ORY_FRAMING_GZIP && left >= 4 && in[0] == 0x1f && in[1] == 0x8b &&
 		    (in[3] & 0xe0)) /* a field we would not know how to skip may follow */
 			return fail_why(c, WHY_FLAGS);
-		if (no_fhcrc && left >= 4 && (in[3] & 0x02))
+		if (for_members && left >= 4 && (in[3] & 0x02))
 			return fail_why(c, WHY_FORMAT);
 		isal_inflate_init(st);
 		st->crc_flag = flags[framing];
@@ -167,7 +168,7 @@ static int k_members(struct inflate_state *st, struct ory_chunk *c, enum ory_fra
 	for (size_t i = 0; i < left && !garbage; i++)
 		garbage = in[i] != 0; /* zeros are padding (tape blocks, dd) */
 	c->out_len = total;
-	c->check = crc32_gzip_refl(0, c->out, total);
+	c->check = for_members ? 0 : crc32_gzip_refl(0, c->out, total);
 	c->check2 = ORY_MIN(members, 0xffffffu) | (garbage ? INFLATE_GARBAGE : 0);
 	return 0;
 }
