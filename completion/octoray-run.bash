@@ -22,7 +22,7 @@ _octoray_run()
 {
 	local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
 	local cmd=${COMP_WORDS[1]} i
-	local devopts="--devices -p --processes --verify --no-verify --fallback --watchdog --xclbin"
+	local devopts="--devices -p --processes --verify --no-verify --fallback --watchdog --xclbin --mmap"
 	COMPREPLY=()
 
 	if ((COMP_CWORD == 1)); then

@@ -30,9 +30,10 @@ struct cli_devices {
 	int verify;            /* enum ory_verify */
 	bool no_fallback;
 	unsigned watchdog_ms;
+	bool mmap;             /* --mmap: ory_runtime_opts.map_files */
 };
 enum { CLI_OPT_DEVICES = 300, CLI_OPT_VERIFY, CLI_OPT_NO_VERIFY, CLI_OPT_FALLBACK,
-       CLI_OPT_WATCHDOG, CLI_OPT_XCLBIN };
+       CLI_OPT_WATCHDOG, CLI_OPT_XCLBIN, CLI_OPT_MMAP };
 #define CLI_DEVICE_LONG_OPTIONS                                                               \
 	{ "devices", required_argument, NULL, CLI_OPT_DEVICES },                              \
 	{ "processes", required_argument, NULL, 'p' },                                       \
@@ -40,7 +41,8 @@ enum { CLI_OPT_DEVICES = 300, CLI_OPT_VERIFY, CLI_OPT_NO_VERIFY, CLI_OPT_FALLBAC
 	{ "no-verify", no_argument, NULL, CLI_OPT_NO_VERIFY },                               \
 	{ "fallback", required_argument, NULL, CLI_OPT_FALLBACK },                           \
 	{ "watchdog", required_argument, NULL, CLI_OPT_WATCHDOG },                           \
-	{ "xclbin", required_argument, NULL, CLI_OPT_XCLBIN }
+	{ "xclbin", required_argument, NULL, CLI_OPT_XCLBIN },                               \
+	{ "mmap", no_argument, NULL, CLI_OPT_MMAP }
 #define CLI_DEVICE_HELP                                                                       \
 	"      --devices SPEC   all (default) | cpu | cpu:N | xrt:CARDS[?opts] |\n"             \
 	"                       sim:N[?opts] (simulated U50s), fault:KIND[:N]?... (testing);\n"  \
@@ -52,7 +54,9 @@ enum { CLI_OPT_DEVICES = 300, CLI_OPT_VERIFY, CLI_OPT_NO_VERIFY, CLI_OPT_FALLBAC
 	"                       device is left; none: fail the job then\n"                       \
 	"      --watchdog MS    a chunk on a card running longer than MS is run elsewhere\n"     \
 	"                       (default: 10x its usual time, at least 1 s)\n"                   \
-	"      --xclbin FILE    the design Alveo cards load (default: from configs/u50.ini)\n"
+	"      --xclbin FILE    the design Alveo cards load (default: from configs/u50.ini)\n"    \
+	"      --mmap           CPU workers read input files in place through a mapping,\n"    \
+	"                       not copied into the chunk buffers (see the manual page)\n"
 /* 1: opt was a device option (consumed), 0: not one, -1: bad value (message printed). */
 int cli_device_option(struct cli_devices *d, int opt, const char *arg);
 /* Create the runtime; prints the reason and returns -1 on failure. */
