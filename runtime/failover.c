@@ -55,14 +55,15 @@ static unsigned usable(struct ory_runtime *rt, const struct app_queues *aq)
 	return n;
 }
 
-/* A chunk out of tries goes to the reserve CPU workers, if there are any left. */
+/* A chunk out of tries goes to the CPU workers (reserve or not), if any is in service. */
 static bool last_resort(struct ory_runtime *rt, struct ory_chunk_slot *s)
 {
 	struct app_queues *aq = s->req->aq;
 	bool any = false;
 	for (unsigned i = 0; i < rt->ndevices; i++) {
 		struct ory_device *d = &rt->devices[i];
-		any |= d->reserve && ory_device_runs(d, aq->index) && !atomic_load(&d->quarantined);
+		any |= (d->reserve || d->ops->trusted) && ory_device_runs(d, aq->index) &&
+		       !atomic_load(&d->quarantined);
 	}
 	if (!any)
 		return false;

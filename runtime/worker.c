@@ -6,9 +6,9 @@
  * chunk when the runtime verifies this device, and hands it back to the service thread.
  *
  * A retry prefers a device that has not failed that chunk: a worker that finds such a chunk
- * puts it back if it has anything else to do, and runs it only rather than idle. A reserve
- * (fallback) worker runs an app's chunks that failed max_tries times elsewhere, and all of the
- * app's chunks once no other device serves it. A quarantined worker takes nothing until the
+ * puts it back if it has anything else to do, and runs it only rather than idle. Chunks that
+ * failed max_tries times go to CPU workers (trusted), reserve or not; a reserve (fallback)
+ * worker also runs all of an app's chunks once no other device serves it. A quarantined worker takes nothing until the
  * service thread puts it back in service.
  */
 #include <errno.h>
@@ -51,7 +51,7 @@ static bool may_work(const struct ory_device *d, const struct app_queues *aq)
 static struct ory_chunk_slot *try_take_app(struct ory_device *d, struct app_queues *aq)
 {
 	struct ory_runtime *rt = d->rt;
-	if (d->reserve) {
+	if (d->reserve || d->ops->trusted) { /* chunks out of tries (failover.c: last_resort) */
 		struct ory_chunk_slot *s = ory_ring_pop(aq->last);
 		if (s || !may_work(d, aq))
 			return s;

@@ -80,8 +80,9 @@ struct ory_runtime_opts {
 	unsigned read_depth;
 	/* Chunks each device may hold (queued + running). Default 2, range 1 .. 16. */
 	unsigned slots;
-	/* How many times a chunk is tried before its request fails. A failed chunk goes to another
-	 * device when there is one. Default 4, range 1 .. 100. */
+	/* How many times a chunk is tried on the devices before it goes to the CPU workers (its
+	 * request fails if none is in service). A failed chunk goes to another device when there
+	 * is one. Default 4, range 1 .. 100. */
 	unsigned max_tries;
 	/* Consecutive failures after which a device is quarantined (a hang quarantines at once).
 	 * A quarantined device gets a chunk again after 10 s, then after twice as long each time

@@ -5,6 +5,7 @@
  * many requests at once. Also runs under ThreadSanitizer (tests/tsan/). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -138,6 +139,7 @@ struct client {
 	unsigned id, n;
 	bool use_sync;
 	int failures;
+	char why[400]; /* the first failure */
 };
 
 static void *client_main(void *arg)
@@ -156,8 +158,11 @@ static void *client_main(void *arg)
 		uint8_t *out = malloc(cap);
 		size_t n = 0;
 		int rc;
+		char err[320] = "";
 		if (cl->use_sync) {
 			rc = ory_gzip_buf(cl->rt, in, len, out, cap, &n, NULL, NULL);
+			if (rc)
+				snprintf(err, sizeof(err), "%d %s", rc, ory_runtime_errmsg(cl->rt));
 		} else {
 			struct ory_request req;
 			ory_request_init(&req, ORY_OP_DEFLATE);
@@ -172,10 +177,13 @@ static void *client_main(void *arg)
 				rc = req.status;
 			else if (rc == 0)
 				rc = -EPROTO;
+			if (rc)
+				snprintf(err, sizeof(err), "%d %s", rc, req.errmsg);
 			n = req.bytes_out;
 		}
-		if (rc != 0 || !inflates_to(out, n, in, len))
-			cl->failures++;
+		if ((rc != 0 || !inflates_to(out, n, in, len)) && !cl->failures++)
+			snprintf(cl->why, sizeof(cl->why), "object %u (%zu bytes): %s", i, len,
+				 rc ? err : "output does not inflate to the input");
 		free(in);
 		free(out);
 	}
@@ -194,8 +202,9 @@ static void run_clients(const char *devices, unsigned threads, unsigned per_thre
 	}
 	for (unsigned i = 0; i < threads; i++) {
 		pthread_join(t[i], NULL);
-		cr_expect_eq(cl[i].failures, 0, "client %u (%s) on %s", i,
-			     cl[i].use_sync ? "synchronous" : "queue", devices);
+		cr_expect_eq(cl[i].failures, 0, "client %u (%s) on %s: %d failures, first: %s", i,
+			     cl[i].use_sync ? "synchronous" : "queue", devices, cl[i].failures,
+			     cl[i].why);
 	}
 	ory_runtime_destroy(rt);
 }

@@ -207,14 +207,16 @@ static void expect_redone_on_cpu(const char *devices, const char *log_text)
 	xrt_rt_make(devices, 0, 100);
 	uint64_t failures = 0;
 	for (int job = 0; job < 20 && !failures; job++) {
+		/* the counters add up over the runtime's life: this job's are the differences */
+		struct ory_device_info xrt0 = xrt_dev_info("xrt0"), cpu0 = xrt_dev_info("cpu0");
 		struct ory_job_stats st = { .struct_size = sizeof(st) };
 		uint8_t *gz = xrt_gzip(in, len, &gz_len, &st);
 		xrt_expect_member(gz, gz_len, in, len);
 		free(gz);
 		struct ory_device_info xrt = xrt_dev_info("xrt0"), cpu = xrt_dev_info("cpu0");
-		cr_expect_eq(xrt.chunks, 0, "the bad card's output was committed");
-		cr_expect_eq(cpu.chunks, 2);
-		cr_expect_eq(st.retries, xrt.failures);
+		cr_expect_eq(xrt.chunks - xrt0.chunks, 0, "the bad card's output was committed");
+		cr_expect_eq(cpu.chunks - cpu0.chunks, 2, "job %d", job);
+		cr_expect_eq(st.retries, xrt.failures - xrt0.failures);
 		failures = xrt.failures;
 	}
 	cr_expect_geq(failures, 1, "the card never got a chunk in 20 jobs");
