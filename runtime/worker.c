@@ -8,8 +8,8 @@
  * A retry prefers a device that has not failed that chunk: a worker that finds such a chunk
  * puts it back if it has anything else to do, and runs it only rather than idle. Chunks that
  * failed max_tries times go to CPU workers (trusted), reserve or not; a reserve (fallback)
- * worker also runs all of an app's chunks once no other device serves it. A quarantined worker takes nothing until the
- * service thread puts it back in service.
+ * worker also runs all of an app's chunks once no other device serves it. A quarantined
+ * worker takes nothing until the service thread puts it back in service.
  */
 #include <errno.h>
 #include <limits.h>

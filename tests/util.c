@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* util.c - test helpers: scratch directories, generated data, running commands. */
+#include <criterion/criterion.h>
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "octoray/octoray.h"
 #include "util.h"
 
 extern char **environ;
@@ -23,6 +25,19 @@ extern char **environ;
 __attribute__((constructor)) static void use_the_builds_module(void)
 {
 	setenv("ORY_MODULE_DIR", ORY_BUILD_DIR, 1);
+}
+
+struct ory_runtime *tu_runtime(const char *devices, size_t chunk)
+{
+	struct ory_runtime_opts o;
+	ory_runtime_opts_init(&o);
+	o.devices = devices;
+	if (chunk)
+		o.chunk_size = chunk;
+	struct ory_runtime *rt;
+	char err[256];
+	cr_assert_eq(ory_runtime_create(&o, &rt, err, sizeof(err)), 0, "%s: %s", devices, err);
+	return rt;
 }
 
 char *tu_mkdtemp(void)

@@ -7,6 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct ory_runtime;
+
+/* A runtime on `devices` with chunks of `chunk` bytes (0: the default), all else default; the
+ * test fails if it cannot be made. */
+struct ory_runtime *tu_runtime(const char *devices, size_t chunk);
+
 /* A fresh directory under $TMPDIR for this test; removed by tu_rmtree. */
 char *tu_mkdtemp(void);
 void tu_rmtree(const char *dir);

@@ -226,7 +226,7 @@ static int gm_prepare(struct req *r, const void *arg)
 				.pl = a->pl, .res = a->res };
 	*a->res = (struct gm_result){ .stop = a->pl->n };
 	r->src = (struct ory_source){ .fd = a->in_fd };
-	r->sink = a->out_fd >= 0 ? (struct ory_sink){ .fd = a->out_fd } : (struct ory_sink){ .fd = -1 };
+	r->sink = (struct ory_sink){ .fd = a->out_fd }; /* -1: tested only, nothing written */
 	r->spec = (struct ory_job_spec){
 		.app = &ory_inflate_app,
 		.params = &f->p,

@@ -69,8 +69,8 @@ static bool same_as_reference(const struct job_result *r)
 /* A job, run again (twice at most) when its output is not the reference's yet a valid gzip of
  * the input: on this project's CI host, ISA-L's level-1 deflate has been seen to encode a
  * chunk differently (valid, same data) under heavy CPU contention, with no Octoray code
- * involved (bench/isal-threads.c reproduces it with plain threads). Wrong
- * data is never retried, and a schedule that differs three times fails. */
+ * involved (bench/isal_threads.c reproduces it with plain threads). Wrong data is never
+ * retried, and a schedule that differs three times fails. */
 static struct job_result run(const char *devices, unsigned watchdog_ms, bool fallback,
 			     enum ory_verify verify)
 {

@@ -16,10 +16,7 @@ static char *dir;
 
 static void setup(void)
 {
-	struct ory_runtime_opts o;
-	ory_runtime_opts_init(&o);
-	o.devices = "cpu:1";
-	cr_assert_eq(ory_runtime_create(&o, &rt, NULL, 0), 0);
+	rt = tu_runtime("cpu:1", 0);
 	dir = tu_mkdtemp();
 }
 
@@ -127,12 +124,7 @@ Test(gunzip, concatenated_members_and_empty_members_decompress_in_order)
 
 Test(gunzip, reads_its_own_output_member_by_member_with_many_chunks)
 {
-	struct ory_runtime_opts o;
-	ory_runtime_opts_init(&o);
-	o.devices = "cpu:2";
-	o.chunk_size = 32 * 1024;
-	struct ory_runtime *c;
-	cr_assert_eq(ory_runtime_create(&o, &c, NULL, 0), 0);
+	struct ory_runtime *c = tu_runtime("cpu:2", 32 * 1024);
 	size_t len = 5 * 1000 * 1000 + 3;
 	uint8_t *in = tu_text(len, 9);
 	size_t cap = 2 * ory_gzip_bound(c, len), n1, n2;

@@ -17,10 +17,7 @@ static struct ory_runtime *rt;
 
 static void setup(void)
 {
-	struct ory_runtime_opts o;
-	ory_runtime_opts_init(&o);
-	o.devices = "cpu:1";
-	cr_assert_eq(ory_runtime_create(&o, &rt, NULL, 0), 0);
+	rt = tu_runtime("cpu:1", 0);
 }
 
 static void teardown(void)

@@ -21,21 +21,10 @@ static struct ory_runtime *seq; /* chunks larger than the files: streaming only 
 static uint8_t *data;
 static char *dir;
 
-static struct ory_runtime *runtime(const char *devices, size_t chunk)
-{
-	struct ory_runtime_opts o;
-	ory_runtime_opts_init(&o);
-	o.devices = devices;
-	o.chunk_size = chunk;
-	struct ory_runtime *rt;
-	cr_assert_eq(ory_runtime_create(&o, &rt, NULL, 0), 0);
-	return rt;
-}
-
 static void setup(void)
 {
-	par = runtime("cpu:2", CHUNK);
-	seq = runtime("cpu:1", 64u << 20);
+	par = tu_runtime("cpu:2", CHUNK);
+	seq = tu_runtime("cpu:1", 64u << 20);
 	data = tu_text(LEN, 77);
 	dir = tu_mkdtemp();
 }

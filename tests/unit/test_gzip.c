@@ -11,17 +11,6 @@
 #include "octoray/octoray.h"
 #include "util.h"
 
-static struct ory_runtime *rt_with(const char *devices, size_t chunk)
-{
-	struct ory_runtime_opts o;
-	ory_runtime_opts_init(&o);
-	o.devices = devices;
-	o.chunk_size = chunk;
-	struct ory_runtime *rt;
-	cr_assert_eq(ory_runtime_create(&o, &rt, NULL, 0), 0);
-	return rt;
-}
-
 /* Compress with the buffer API; caller frees. */
 static uint8_t *gz(struct ory_runtime *rt, const uint8_t *in, size_t len, int level, bool indep,
 		   const char *name, size_t *out_len)
@@ -66,7 +55,7 @@ ParameterizedTestParameters(gzip, every_level_and_boundary_size_inflates_to_the_
 
 ParameterizedTest(struct case_ *c, gzip, every_level_and_boundary_size_inflates_to_the_input)
 {
-	struct ory_runtime *rt = rt_with("cpu:2", 65536);
+	struct ory_runtime *rt = tu_runtime("cpu:2", 65536);
 	uint8_t *in = c->text ? tu_text(c->len, c->len) : tu_random(c->len, c->len);
 	size_t n;
 	uint8_t *out = gz(rt, in, c->len, c->level, false, "x.txt", &n);
@@ -85,7 +74,7 @@ Test(gzip, output_bytes_do_not_depend_on_the_device_count)
 		uint8_t *ref = NULL;
 		size_t ref_len = 0;
 		for (int i = 0; i < 3; i++) {
-			struct ory_runtime *rt = rt_with(specs[i], 128 * 1024);
+			struct ory_runtime *rt = tu_runtime(specs[i], 128 * 1024);
 			size_t n;
 			uint8_t *out = gz(rt, in, len, level, false, NULL, &n);
 			if (!ref) {
@@ -160,7 +149,7 @@ Test(gzip, every_chunk_ends_byte_aligned_and_non_final)
 {
 	size_t chunk = 64 * 1024;
 	for (int level = 1; level <= 9; level++) {
-		struct ory_runtime *rt = rt_with("cpu:1", chunk);
+		struct ory_runtime *rt = tu_runtime("cpu:1", chunk);
 		uint8_t *in = tu_text(chunk, level);
 		size_t n;
 		uint8_t *out = gz(rt, in, chunk, level, true, NULL, &n);
@@ -192,7 +181,7 @@ Test(gzip, every_chunk_ends_byte_aligned_and_non_final)
 
 Test(gzip, crc_of_the_whole_input_is_the_combination_of_the_chunks)
 {
-	struct ory_runtime *rt = rt_with("cpu:3", 32 * 1024);
+	struct ory_runtime *rt = tu_runtime("cpu:3", 32 * 1024);
 	size_t len = 32 * 1024 * 10 + 777;
 	uint8_t *in = tu_random(len, 8);
 	size_t n;
@@ -216,7 +205,7 @@ Test(gzip, dictionary_priming_shrinks_repetitive_input_and_independent_does_not)
 	uint8_t *blk = tu_random(period, 77);
 	for (size_t i = 0; i < len; i++)
 		in[i] = blk[i % period];
-	struct ory_runtime *rt = rt_with("cpu:2", chunk);
+	struct ory_runtime *rt = tu_runtime("cpu:2", chunk);
 	size_t primed, indep;
 	uint8_t *a = gz(rt, in, len, 1, false, NULL, &primed);
 	uint8_t *b = gz(rt, in, len, 1, true, NULL, &indep);
@@ -232,7 +221,7 @@ Test(gzip, dictionary_priming_shrinks_repetitive_input_and_independent_does_not)
 
 Test(gzip, a_too_small_output_buffer_is_enospc_and_bad_levels_are_einval)
 {
-	struct ory_runtime *rt = rt_with("cpu:1", 65536);
+	struct ory_runtime *rt = tu_runtime("cpu:1", 65536);
 	uint8_t in[1000] = { 0 }, out[16];
 	size_t n;
 	struct ory_gzip_opts o;
@@ -279,7 +268,7 @@ Test(gzip, options_from_an_older_shorter_struct_keep_defaults_and_too_short_ones
 
 Test(gzip, the_member_check_these_tests_rely_on_rejects_what_it_should)
 {
-	struct ory_runtime *rt = rt_with("cpu:1", 65536);
+	struct ory_runtime *rt = tu_runtime("cpu:1", 65536);
 	size_t len = 100000, n;
 	uint8_t *in = tu_text(len, 3);
 	uint8_t *out = gz(rt, in, len, 1, false, NULL, &n);

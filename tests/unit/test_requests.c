@@ -39,6 +39,17 @@ static bool inflates_to(const uint8_t *gz, size_t gz_len, const uint8_t *want, s
 	return tu_gzip_is_member_of(gz, gz_len, want, want_len, why, sizeof(why));
 }
 
+/* A deflate request of in[0, len) into out[0, cap), everything else default. */
+static void deflate_request(struct ory_request *req, const void *in, size_t len, void *out,
+			    size_t cap)
+{
+	ory_request_init(req, ORY_OP_DEFLATE);
+	req->in = in;
+	req->in_len = len;
+	req->out = out;
+	req->out_cap = cap;
+}
+
 static size_t sync_gzip(struct ory_runtime *rt, const uint8_t *in, size_t len, uint8_t *out,
 			size_t cap, int level)
 {
@@ -63,11 +74,7 @@ Test(requests, an_async_request_completes_once_into_its_queue_with_the_synchrono
 	ory_gzip_opts_init(&g);
 	g.level = 1;
 	struct ory_request req;
-	ory_request_init(&req, ORY_OP_DEFLATE);
-	req.in = in;
-	req.in_len = len;
-	req.out = b;
-	req.out_cap = cap;
+	deflate_request(&req, in, len, b, cap);
 	req.gzip = &g;
 	req.cookie = &req;
 	cr_assert_eq(ory_submit(rt, q, &req), 0, "%s", req.errmsg);
@@ -115,11 +122,7 @@ Test(requests, a_small_request_runs_inline_and_its_callback_runs_before_submit_r
 	memset(in, 'a', sizeof(in));
 	struct counted c = { 0 };
 	struct ory_request req;
-	ory_request_init(&req, ORY_OP_DEFLATE);
-	req.in = in;
-	req.in_len = sizeof(in);
-	req.out = out;
-	req.out_cap = sizeof(out);
+	deflate_request(&req, in, sizeof(in), out, sizeof(out));
 	req.done = count_done;
 	req.cookie = &c;
 	c.submitting = true;
@@ -165,11 +168,7 @@ static void *client_main(void *arg)
 				snprintf(err, sizeof(err), "%d %s", rc, ory_runtime_errmsg(cl->rt));
 		} else {
 			struct ory_request req;
-			ory_request_init(&req, ORY_OP_DEFLATE);
-			req.in = in;
-			req.in_len = len;
-			req.out = out;
-			req.out_cap = cap;
+			deflate_request(&req, in, len, out, cap);
 			while ((rc = ory_submit(cl->rt, q, &req)) == -EAGAIN)
 				usleep(100);
 			struct ory_request *got;
@@ -234,11 +233,7 @@ Test(requests, a_full_runtime_answers_eagain_and_takes_requests_again_after_a_co
 	struct ory_request req[3];
 	for (int i = 0; i < 3; i++) {
 		out[i] = malloc(cap);
-		ory_request_init(&req[i], ORY_OP_DEFLATE);
-		req[i].in = in;
-		req[i].in_len = len;
-		req[i].out = out[i];
-		req[i].out_cap = cap;
+		deflate_request(&req[i], in, len, out[i], cap);
 	}
 	cr_assert_eq(ory_submit(rt, q, &req[0]), 0);
 	cr_assert_eq(ory_submit(rt, q, &req[1]), 0);
@@ -266,11 +261,7 @@ Test(requests, cancel_ends_a_request_with_ecanceled_exactly_once)
 	uint8_t *in = tu_random(len, 6), *out = malloc(cap);
 	struct counted c = { 0 };
 	struct ory_request req;
-	ory_request_init(&req, ORY_OP_DEFLATE);
-	req.in = in;
-	req.in_len = len;
-	req.out = out;
-	req.out_cap = cap;
+	deflate_request(&req, in, len, out, cap);
 	req.done = count_done;
 	req.cookie = &c;
 	cr_assert_eq(ory_submit(rt, NULL, &req), 0);
@@ -296,11 +287,7 @@ Test(requests, destroy_completes_every_request_in_flight_with_ecanceled)
 	struct ory_request req[4];
 	for (int i = 0; i < 4; i++) {
 		out[i] = malloc(cap);
-		ory_request_init(&req[i], ORY_OP_DEFLATE);
-		req[i].in = in;
-		req[i].in_len = len;
-		req[i].out = out[i];
-		req[i].out_cap = cap;
+		deflate_request(&req[i], in, len, out[i], cap);
 		req[i].done = count_done;
 		req[i].cookie = &c;
 		cr_assert_eq(ory_submit(rt, NULL, &req[i]), 0);
@@ -325,11 +312,7 @@ Test(requests, destroy_posts_every_queued_request_once_and_the_queue_can_still_b
 	struct ory_request req[4];
 	for (int i = 0; i < 4; i++) {
 		out[i] = malloc(cap);
-		ory_request_init(&req[i], ORY_OP_DEFLATE);
-		req[i].in = in;
-		req[i].in_len = len;
-		req[i].out = out[i];
-		req[i].out_cap = cap;
+		deflate_request(&req[i], in, len, out[i], cap);
 		cr_assert_eq(ory_submit(rt, q, &req[i]), 0);
 	}
 	ory_runtime_destroy(rt);
@@ -351,11 +334,7 @@ Test(requests, malformed_requests_are_refused_with_a_reason_and_never_complete)
 	struct ory_runtime *rt = make_rt("cpu:1", 64 * KiB, 4);
 	uint8_t buf[64];
 	struct ory_request req;
-	ory_request_init(&req, ORY_OP_DEFLATE);
-	req.in = buf;
-	req.in_len = sizeof(buf);
-	req.out = buf;
-	req.out_cap = sizeof(buf);
+	deflate_request(&req, buf, sizeof(buf), buf, sizeof(buf));
 	cr_expect_eq(ory_submit(rt, NULL, &req), -EINVAL, "no queue and no callback");
 	cr_expect(strstr(req.errmsg, "callback"), "%s", req.errmsg);
 
