@@ -36,11 +36,6 @@ struct plan {
 	uint64_t end; /* where the streaming reader takes over if every group is whole */
 };
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Length of the member header at p (avail bytes readable), 0 if it is none we cut at. *bsize:
  * BGZF's member size, 0 without one. Strict beyond RFC 1952 (XFL and OS values writers use)
  * to make a header inside deflate data unlikely; members with FHCRC are left to the streaming
@@ -55,16 +50,13 @@ static size_t header_len(const uint8_t *p, size_t avail, size_t *bsize)
 	if (p[3] & 0x04) { /* FEXTRA */
 		if (avail < 12)
 			return 0;
-		size_t xlen = (size_t)p[10] | (size_t)p[11] << 8, end = 12 + xlen;
-		if (avail < end)
+		size_t xlen = gz_get16(p + 10), bclen = 0;
+		if (avail < 12 + xlen)
 			return 0;
-		for (size_t i = 12; i + 4 <= end;) {
-			size_t slen = (size_t)p[i + 2] | (size_t)p[i + 3] << 8;
-			if (p[i] == 'B' && p[i + 1] == 'C' && slen == 2 && i + 6 <= end)
-				*bsize = ((size_t)p[i + 4] | (size_t)p[i + 5] << 8) + 1;
-			i += 4 + slen;
-		}
-		n = end;
+		const uint8_t *bc = gzip_extra_find(p + 12, xlen, 'B', 'C', &bclen);
+		if (bc && bclen == 2)
+			*bsize = gz_get16(bc) + 1;
+		n = 12 + xlen;
 	}
 	for (unsigned flag = 0x08; flag <= 0x10; flag <<= 1) { /* FNAME, FCOMMENT */
 		if (!(p[3] & flag))
@@ -157,7 +149,7 @@ static int make_plan(struct win *w, uint64_t p, size_t cap, struct plan *pl)
 		const uint8_t *t = view(w, end - 8, 8 + HEAD_MAX, bsize ? 8 + HEAD_MAX : WIN, &got);
 		if (!t || (bsize && !header_len(t + 8, got - 8, &h)))
 			break;
-		uint32_t isize = le32(t + 4);
+		uint32_t isize = gz_get32(t + 4);
 		if (isize > cap || end - p > cap)
 			break;
 		if (graw + isize > cap || end - g0 > cap) {

@@ -15,6 +15,22 @@ static void put_le32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
+const uint8_t *gzip_extra_find(const uint8_t *extra, size_t xlen, uint8_t si1, uint8_t si2,
+			       size_t *len)
+{
+	for (size_t p = 0; p + 4 <= xlen;) {
+		size_t l = gz_get16(extra + p + 2);
+		if (p + 4 + l > xlen)
+			break;
+		if (extra[p] == si1 && extra[p + 1] == si2) {
+			*len = l;
+			return extra + p + 4;
+		}
+		p += 4 + l;
+	}
+	return NULL;
+}
+
 size_t gzip_store(const uint8_t *in, size_t len, uint8_t *out)
 {
 	uint8_t *o = out;

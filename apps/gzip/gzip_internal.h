@@ -122,6 +122,27 @@ static inline size_t gzip_chunk_bound(size_t in_len)
  * (gzip_chunk_bound(len) - 8 at most). */
 size_t gzip_store(const uint8_t *in, size_t len, uint8_t *out);
 
+/* Little-endian fields of the gzip format and of our index. */
+static inline uint32_t gz_get16(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
+}
+
+static inline uint32_t gz_get32(const uint8_t *p)
+{
+	return gz_get16(p) | gz_get16(p + 2) << 16;
+}
+
+static inline uint64_t gz_get64(const uint8_t *p)
+{
+	return (uint64_t)gz_get32(p) | (uint64_t)gz_get32(p + 4) << 32;
+}
+
+/* gzip_format.c: the data of the first subfield si1 si2 of an extra field of xlen bytes (RFC
+ * 1952 2.3.1.1), *len bytes of it; NULL if there is none before one that runs past the end. */
+const uint8_t *gzip_extra_find(const uint8_t *extra, size_t xlen, uint8_t si1, uint8_t si2,
+			       size_t *len);
+
 /* RFC 1952 header into buf (10 bytes + name + NUL); returns its length. */
 size_t gzip_header(uint8_t *buf, size_t cap, int level, const char *name, uint32_t mtime);
 /* RFC 1950 header into buf (2 bytes, + DICTID when dict_len); returns its length. */

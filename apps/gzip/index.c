@@ -23,21 +23,6 @@
 #define OE_LEN 24u
 #define HEAD_MAX (10 + 2 + 65535)
 
-static uint32_t get16(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return get16(p) | get16(p + 2) << 16;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 /* Bytes at `off` of the source (a file, or memory when fd < 0); 0 or -EIO/-EBADMSG (short). */
 static int fetch(int fd, const uint8_t *mem, uint64_t size, uint64_t off, void *buf, size_t len)
 {
@@ -54,9 +39,9 @@ static void get_entries(struct gzip_index *x, const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++, p += ENTRY) {
 		struct ory_chunk_info *e = &x->e[x->n++];
-		e->out_len = get32(p);
-		e->in_len = get32(p + 4);
-		e->crc32 = get32(p + 8);
+		e->out_len = gz_get32(p);
+		e->in_len = gz_get32(p + 4);
+		e->crc32 = gz_get32(p + 8);
 	}
 }
 
@@ -74,11 +59,11 @@ static int load_at_end(struct gzip_index *x, int fd, const uint8_t *mem, uint64_
 	if (size < sizeof(tail) || fetch(fd, mem, size, size - sizeof(tail), tail, sizeof(tail)))
 		return bad(why, wlen, "the index the header announces is missing at the end");
 	const uint8_t *oe = tail;
-	if (oe[0] != 'O' || oe[1] != 'E' || get16(oe + 2) != OE_LEN ||
+	if (oe[0] != 'O' || oe[1] != 'E' || gz_get16(oe + 2) != OE_LEN ||
 	    memcmp(oe + 4 + 20, "ORYX", 4) || memcmp(tail + 4 + OE_LEN, "\x03\x00\0\0\0\0\0\0\0\0", 10))
 		return bad(why, wlen, "the index the header announces is missing at the end");
-	uint64_t count = get64(oe + 4), bytes = get64(oe + 12);
-	uint32_t crc = get32(oe + 20);
+	uint64_t count = gz_get64(oe + 4), bytes = gz_get64(oe + 12);
+	uint32_t crc = gz_get32(oe + 20);
 	/* 12 bytes an entry, and each member at least 22 bytes around its part */
 	if (count == 0 || count > (bytes / ENTRY) || bytes > size || bytes < 22 + 4 + OE_LEN)
 		return bad(why, wlen, "the index at the end is damaged (sizes)");
@@ -99,11 +84,11 @@ static int load_at_end(struct gzip_index *x, int fd, const uint8_t *mem, uint64_
 	while (p < bytes) {
 		if (bytes - p < 12 + 10 || memcmp(buf + p, head, 10))
 			break;
-		uint32_t xlen = get16(buf + p + 10);
+		uint32_t xlen = gz_get16(buf + p + 10);
 		if (xlen < 4 || bytes - p < 12 + (uint64_t)xlen + 10)
 			break;
 		const uint8_t *s = buf + p + 12;
-		uint32_t ox = get16(s + 2);
+		uint32_t ox = gz_get16(s + 2);
 		if (s[0] != 'O' || s[1] != 'X' || ox % ENTRY || 4 + ox > xlen ||
 		    x->n + ox / ENTRY > count)
 			break;
@@ -134,25 +119,14 @@ int gzip_index_load(struct gzip_index *x, int fd, const uint8_t *mem, uint64_t b
 	if (size - base < 18 || fetch(fd, mem, size, base, h, sizeof(h)) || h[0] != 0x1f ||
 	    h[1] != 0x8b || h[2] != 8 || !(h[3] & 0x04) || (h[3] & 0xe0))
 		return -ENOENT; /* not ours: read it sequentially */
-	uint32_t xlen = get16(h + 10);
+	uint32_t xlen = gz_get16(h + 10);
 	uint8_t *extra = malloc(xlen ? xlen : 1);
 	if (!extra)
 		return -ENOMEM;
 	int rc = fetch(fd, mem, size, base + 12, extra, xlen);
 	/* The OC subfield, wherever it is among the extra field's subfields. */
-	const uint8_t *oc = NULL;
-	uint32_t oclen = 0;
-	for (uint32_t p = 0; rc == 0 && p + 4 <= xlen;) {
-		uint32_t l = get16(extra + p + 2);
-		if (p + 4 + l > xlen)
-			break;
-		if (extra[p] == 'O' && extra[p + 1] == 'C') {
-			oc = extra + p + 4;
-			oclen = l;
-			break;
-		}
-		p += 4 + l;
-	}
+	size_t oclen = 0;
+	const uint8_t *oc = rc == 0 ? gzip_extra_find(extra, xlen, 'O', 'C', &oclen) : NULL;
 	if (rc < 0 || !oc || oclen < 14 || oc[0] != 1) {
 		free(extra);
 		/* an extra field past the end is not ours to explain: the member reader says */
@@ -173,8 +147,8 @@ int gzip_index_load(struct gzip_index *x, int fd, const uint8_t *mem, uint64_t b
 	}
 	hend += h[3] & 0x02 ? 2 : 0;
 	x->header_len = hend - base;
-	x->chunk_size = get32(oc + 2);
-	uint32_t flags = oc[1], count = get32(oc + 6), crc = get32(oc + 10);
+	x->chunk_size = gz_get32(oc + 2);
+	uint32_t flags = oc[1], count = gz_get32(oc + 6), crc = gz_get32(oc + 10);
 	uint64_t index_start = size;
 	if (flags == 1) {
 		if (count == 0 || 14 + (uint64_t)count * ENTRY > oclen) {
@@ -223,9 +197,9 @@ int gzip_index_load(struct gzip_index *x, int fd, const uint8_t *mem, uint64_t b
 		return bad(why, wlen, "the index does not match the data");
 	uint8_t t[10];
 	if (fetch(fd, mem, size, off, t, sizeof(t)) || t[0] != 3 || t[1] != 0 ||
-	    get32(t + 6) != (uint32_t)total)
+	    gz_get32(t + 6) != (uint32_t)total)
 		return bad(why, wlen, "the data member does not end where the index says");
-	x->crc = get32(t + 2);
+	x->crc = gz_get32(t + 2);
 	x->rest = index_start - x->data_end; /* bytes after the data member that are not index */
 	return 0;
 }
