@@ -253,16 +253,14 @@ static int members_parallel(struct gunzip *g)
 	off_t at = lseek(g->in_fd, 0, SEEK_CUR);
 	if (at < 0 || (uint64_t)at < g->st.avail_in)
 		return 0;
-	uint64_t pos = (uint64_t)at - g->st.avail_in, resume, out, members;
+	uint64_t pos = (uint64_t)at - g->st.avail_in, resume;
 	int rc = gunzip_members_fd(g->rt, g->in_fd, pos, g->test_only ? -1 : g->out_fd, &resume,
-				   &out, &members);
+				   &g->res);
 	if (rc < 0 || resume == pos)
 		return rc;
 	if (lseek(g->in_fd, (off_t)resume, SEEK_SET) < 0)
 		return ory_tls_fail(g->rt, ORY_ORIGIN_INPUT, -EIO, "seek error: %s", strerror(errno));
 	g->res.bytes_in = g->res.bytes_in + resume - (uint64_t)at; /* read again from resume */
-	g->res.bytes_out += out;
-	g->res.members += members;
 	g->st.next_in = g->in + HEADROOM;
 	g->st.avail_in = 0;
 	return refill(g);

@@ -180,6 +180,7 @@ int gunzip_indexed_fd(struct ory_runtime *rt, int in_fd, int out_fd,
 			res->bytes_out = x.total;
 			res->members = 1;
 			res->trailing_garbage = false;
+			res->chunks = x.n;
 		}
 	}
 	gzip_index_free(&x);
@@ -212,6 +213,7 @@ int gunzip_indexed_buf(struct ory_runtime *rt, const uint8_t *in, size_t in_len,
 		res->bytes_out = x.total;
 		res->members = 1;
 		res->trailing_garbage = false;
+		res->chunks = x.n;
 	}
 	gzip_index_free(&x);
 	return rc;

@@ -234,10 +234,9 @@ static int gm_prepare(struct req *r, const void *arg)
 }
 
 int gunzip_members_fd(struct ory_runtime *rt, int in_fd, uint64_t pos, int out_fd,
-		      uint64_t *resume, uint64_t *out, uint64_t *members)
+		      uint64_t *resume, struct ory_gunzip_result *done)
 {
 	*resume = pos;
-	*out = *members = 0;
 	struct stat st;
 	size_t cap = rt->opts.chunk_size;
 	/* Worth it from a few chunks on; below, the streaming reader is as fast. */
@@ -259,8 +258,9 @@ int gunzip_members_fd(struct ory_runtime *rt, int in_fd, uint64_t pos, int out_f
 	rc = ory_sync_with(rt, &req, gm_prepare, &a, NULL, NULL, NULL);
 	if (rc == 0) {
 		*resume = res.stop < pl.n ? pl.g[res.stop].off : pl.end;
-		*out = res.out;
-		*members = res.members;
+		done->bytes_out += res.out;
+		done->members += (unsigned)res.members;
+		done->chunks += res.stop;
 	}
 	free(pl.g);
 	return rc;

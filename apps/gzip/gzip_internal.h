@@ -106,10 +106,11 @@ int gunzip_indexed_buf(struct ory_runtime *rt, const uint8_t *in, size_t in_len,
 
 /* gunzip_members.c: the members of a regular file from `pos` (a member start) on, inflated
  * member-parallel into out_fd (-1: tested only) as far as that goes; *resume is where the
- * streaming reader goes on (pos: nothing done), after *out bytes of *members members. 0 or a
- * negative errno (message set) for what the streaming reader would not recover from. */
+ * streaming reader goes on (pos: nothing done). The bytes written, members and groups are
+ * added to *done's bytes_out, members and chunks. 0 or a negative errno (message set) for what
+ * the streaming reader would not recover from. */
 int gunzip_members_fd(struct ory_runtime *rt, int in_fd, uint64_t pos, int out_fd,
-		      uint64_t *resume, uint64_t *out, uint64_t *members);
+		      uint64_t *resume, struct ory_gunzip_result *done);
 
 /* Largest output a chunk of in_len bytes may produce: stored blocks plus a little slack. Every
  * kernel falls back to stored blocks rather than exceed it, which makes it a hard bound. */

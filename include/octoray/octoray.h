@@ -308,6 +308,10 @@ struct ory_gunzip_result {
 	uint64_t bytes_out;
 	unsigned members;
 	bool trailing_garbage;    /* non-zero bytes after the last member were ignored (warn) */
+	/* ---- 0.2 ---- */
+	/* Pieces inflated on the CPU workers in parallel: an index's chunks, groups of whole
+	 * members. 0: all of it was read on the calling thread. */
+	uint64_t chunks;
 };
 
 /* Decompress in_fd to out_fd; out_fd < 0 tests only. A regular file that carries our chunk

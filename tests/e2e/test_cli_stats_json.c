@@ -109,7 +109,35 @@ Test(cli_stats_json, decompression_tests_and_odd_names_are_recorded)
 		"    r = doc['files'][0]\n"
 		"    assert doc['mode'] == mode and r.get('output') == out, doc\n"
 		"    assert r['bytes_in'] == size('p.gz') and r['bytes_out'] == size('p'), r\n"
-		"    assert r['devices'] == [] and r['status'] == 'ok', r\n");
+		"    assert r['devices'] == [] and r['status'] == 'ok', r\n"
+		"    assert r['chunks'] == 0, r\n");
+}
+
+Test(cli_stats_json, parallel_decompression_counts_its_chunks_per_device)
+{
+	uint8_t *data = tu_text(2 << 20, 23);
+	tu_write_file(tu_path(dir, "in"), data, 2 << 20);
+	free(data);
+	int rc = tu_sh("cd '%s' && '%s' gzip -k -b 64 in && "
+		       "'%s' gzip -dcv --devices cpu:2 --stats-json stats.json in.gz >out 2>err && "
+		       "cmp in out",
+		       dir, ORY_CLI, ORY_CLI);
+	cr_expect_eq(rc, 0, "%s", tu_slurp(tu_path(dir, "err")));
+	check_with_python(
+		"r = doc['files'][0]\n"
+		"assert doc['mode'] == 'decompress' and r['status'] == 'ok', doc\n"
+		"assert r['chunks'] == 32 and r['bytes_out'] == size('in'), r\n"
+		"assert abs(r['mb_per_s'] - r['bytes_out'] / r['seconds'] / 1e6) < 0.01, r\n"
+		"devs = r['devices']\n"
+		"assert [x['name'] for x in devs] == ['cpu0', 'cpu1'], devs\n"
+		"assert sum(x['chunks'] for x in devs) == 32, devs\n"
+		"assert 0 < sum(x['bytes_in'] for x in devs) < r['bytes_in'], devs\n");
+	/* -v says the same on one line */
+	expect_err_contains(dir, "in.gz: ");
+	cr_expect_eq(tu_sh("grep -Eq 'in.gz: [0-9.]+ MB/s, ratio 0[.][0-9]+ .*2 devices: "
+			   "cpu0=[0-9]+ cpu1=[0-9]+ chunks' '%s/err'",
+			   dir),
+		     0, "%s", tu_slurp(tu_path(dir, "err")));
 }
 
 Test(cli_stats_json, an_unwritable_stats_file_stops_the_run_before_any_work)

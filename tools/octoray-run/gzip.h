@@ -77,7 +77,8 @@ int gz_run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name, const 
 	       struct ory_job_stats *stats, bool *garbage);
 /* One line about a failed job, naming the side that failed; status 1. */
 void gz_job_error(struct gz_cli *c, const char *in_name, const char *out_name, int rc);
-/* -v's line about a compression job: MB/s, ratio, bytes, seconds, chunks per device. */
+/* -v's line about a job (-c or -d): MB/s of the uncompressed side, ratio, bytes, seconds,
+ * chunks per device. */
 void gz_report(struct gz_cli *c, const char *name, const struct ory_job_stats *st);
 
 /* stats_json.c: --stats-json FILE. */

@@ -73,7 +73,7 @@ static void do_stdin(struct gz_cli *c)
 		return gz_job_error(c, "stdin", out_name, rc);
 	if (garbage)
 		gz_warn(c, "%s: decompression OK, trailing garbage ignored", "stdin");
-	if (c->verbose && !reading)
+	if (c->verbose && !c->test)
 		gz_report(c, "stdin", &st);
 }
 
@@ -328,8 +328,7 @@ static void do_input(struct gz_cli *c, const char *path, const struct stat *st_i
 			if (to_file)
 				fprintf(stderr, " -- %s %s", verb, out_path);
 			fputc('\n', stderr);
-			if (!reading)
-				gz_report(c, path, &js);
+			gz_report(c, path, &js);
 		}
 	}
 }

@@ -117,6 +117,7 @@ int gz_run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name, const 
 		*garbage = res.trailing_garbage;
 		stats->bytes_in = res.bytes_in;
 		stats->bytes_out = res.bytes_out;
+		stats->chunks = res.chunks;
 	} else {
 		struct ory_gzip_opts o;
 		ory_gzip_opts_init(&o);
@@ -157,12 +158,19 @@ void gz_job_error(struct gz_cli *c, const char *in_name, const char *out_name, i
 
 void gz_report(struct gz_cli *c, const char *name, const struct ory_job_stats *st)
 {
-	double ratio = st->bytes_in ? (double)st->bytes_out / (double)st->bytes_in : 0;
+	/* both ways: MB/s of the uncompressed side, ratio compressed / uncompressed */
+	bool dec = c->decompress;
+	uint64_t plain = dec ? st->bytes_out : st->bytes_in;
+	uint64_t packed = dec ? st->bytes_in : st->bytes_out;
+	double ratio = plain ? (double)packed / (double)plain : 0;
 	fprintf(stderr, "%s: %.1f MB/s, ratio %.4f (%llu -> %llu bytes), %.3f s, %u device%s:",
-		name, st->seconds > 0 ? (double)st->bytes_in / st->seconds / 1e6 : 0, ratio,
+		name, st->seconds > 0 ? (double)plain / st->seconds / 1e6 : 0, ratio,
 		(unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out, st->seconds,
 		ory_runtime_device_count(c->rt), ory_runtime_device_count(c->rt) == 1 ? "" : "s");
-	cli_device_report(c->rt);
+	if (dec && !st->chunks)
+		fprintf(stderr, " none used (read on one thread: no index, one member)");
+	else
+		cli_device_report(c->rt);
 	if (st->retries)
 		fprintf(stderr, ", %llu retries", (unsigned long long)st->retries);
 	fputc('\n', stderr);

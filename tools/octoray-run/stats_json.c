@@ -9,10 +9,11 @@
  *  | "test", "level", "devices" (the spec), "chunk_kib",
  *  "files": [{"name", "output" (absent for -t), "status": "ok" | "warning" | "error",
  *             "message" (when not ok), and when a job ran: "bytes_in", "bytes_out",
- *             "seconds", "mb_per_s" (input bytes / s / 10^6, as -v), "ratio" (compressed /
- *             uncompressed size), "chunks", "retries", "devices": [{"name", "kind", "chunks",
- *             "bytes_in", "failures", "retries", "timeouts", "quarantined", "reserve",
- *             "busy_seconds"}] (compression only: -d and -t run on the calling thread)}],
+ *             "seconds", "mb_per_s" (uncompressed bytes / s / 10^6, as -v), "ratio"
+ *             (compressed / uncompressed size), "chunks", "retries", "devices": [{"name",
+ *             "kind", "chunks", "bytes_in", "failures", "retries", "timeouts", "quarantined",
+ *             "reserve", "busy_seconds"}] (for -d and -t only when chunks ran on the workers:
+ *             an index's chunks or groups of members; else all was read on one thread)}],
  *  "totals": {"files", "bytes_in", "bytes_out", "seconds"}, "exit_status"}
  *
  * Strings are file names and messages: valid UTF-8 passes through, control characters are
@@ -150,10 +151,10 @@ void stats_json_add(struct stats_json *j, const struct gz_result *r, struct ory_
 			", \"bytes_in\": %llu, \"bytes_out\": %llu, \"seconds\": %.6f, "
 			"\"mb_per_s\": %.3f, \"ratio\": %.6f, \"chunks\": %llu, \"retries\": %llu",
 			(unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
-			s->seconds, s->seconds > 0 ? (double)s->bytes_in / s->seconds / 1e6 : 0.0,
+			s->seconds, s->seconds > 0 ? (double)plain / s->seconds / 1e6 : 0.0,
 			plain ? (double)packed / (double)plain : 0.0, (unsigned long long)s->chunks,
 			(unsigned long long)s->retries);
-		if (r->compressed && rt)
+		if (rt && (r->compressed || s->chunks))
 			devices(f, rt);
 		else
 			fputs(", \"devices\": []", f);
