@@ -111,6 +111,10 @@ int gunzip_indexed_buf(struct ory_runtime *rt, const uint8_t *in, size_t in_len,
  * the streaming reader would not recover from. */
 int gunzip_members_fd(struct ory_runtime *rt, int in_fd, uint64_t pos, int out_fd,
 		      uint64_t *resume, struct ory_gunzip_result *done);
+/* The same for a buffer, from its start, into out[0..out_cap); *resume: where the rest
+ * starts, after done->bytes_out bytes of output. */
+int gunzip_members_buf(struct ory_runtime *rt, const uint8_t *in, size_t in_len, uint8_t *out,
+		       size_t out_cap, uint64_t *resume, struct ory_gunzip_result *done);
 
 /* Largest output a chunk of in_len bytes may produce: stored blocks plus a little slack. Every
  * kernel falls back to stored blocks rather than exceed it, which makes it a hard bound. */

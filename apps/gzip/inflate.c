@@ -306,19 +306,34 @@ int ory_gunzip_buf(struct ory_runtime *rt, const void *in, size_t in_len, void *
 		}
 		return rc;
 	}
+	/* Many members: as many as can be, member-parallel; the rest as one chunk. */
+	uint64_t skip = 0;
+	struct ory_gunzip_result done = { .struct_size = sizeof(done) };
+	rc = gzip && out ? gunzip_members_buf(rt, in, in_len, out, out_cap, &skip, &done) : 0;
+	if (rc < 0)
+		return rc;
 	uint8_t none;
 	struct ory_request req;
 	ory_request_init(&req, ORY_OP_INFLATE);
-	req.in = in;
-	req.in_len = in_len;
-	req.out = out ? out : &none;
-	req.out_cap = out_cap;
+	req.in = (const uint8_t *)in + skip;
+	req.in_len = in_len - (size_t)skip;
+	req.out = out ? (uint8_t *)out + done.bytes_out : &none;
+	req.out_cap = out_cap - (size_t)done.bytes_out;
 	req.gunzip = opts;
-	struct ory_gunzip_result *res =
-		result && result->struct_size >= sizeof(result->struct_size) ? result : NULL;
 	bool progress = opts && opts->struct_size >= offsetof(struct ory_gunzip_opts, progress_arg);
-	rc = ory_sync_with(rt, &req, prepare_sync, res, progress ? opts->progress : NULL,
-			       progress ? opts->progress_arg : NULL, NULL);
-	*out_len = rc == 0 ? req.bytes_out : 0;
+	rc = ory_sync_with(rt, &req, prepare_sync, &ires, progress ? opts->progress : NULL,
+			   progress ? opts->progress_arg : NULL, NULL);
+	*out_len = rc == 0 ? (size_t)(done.bytes_out + req.bytes_out) : 0;
+	if (rc == 0) {
+		ires.bytes_in += skip;
+		ires.bytes_out += done.bytes_out;
+		ires.members += done.members;
+		ires.chunks = done.chunks;
+	}
+	if (result && result->struct_size >= sizeof(result->struct_size)) {
+		size_t n = ORY_MIN(result->struct_size, sizeof(ires));
+		ires.struct_size = n;
+		memcpy(result, &ires, n);
+	}
 	return rc;
 }

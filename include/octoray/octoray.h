@@ -326,8 +326,10 @@ int ory_gunzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct or
 		  struct ory_gunzip_result *result);
 
 /* Decompress in[0..in_len) into out[0..out_cap), setting *out_len; as ory_gunzip_fd otherwise
- * (gzip, zlib or raw framing as opts->framing says; indexed gzip in parallel, each chunk into
- * its place), plus -ENOSPC when the output does not fit (nothing beyond out_cap is written). */
+ * (gzip, zlib or raw framing as opts->framing says; indexed gzip in parallel, and gzip of many
+ * members member-parallel, each piece inflated into its place), plus -ENOSPC when the output
+ * does not fit (nothing beyond out_cap is written; on any failure out[0..out_cap) holds no
+ * promised content). */
 int ory_gunzip_buf(struct ory_runtime *rt, const void *in, size_t in_len, void *out,
 		   size_t out_cap, size_t *out_len, const struct ory_gunzip_opts *opts,
 		   struct ory_gunzip_result *result);

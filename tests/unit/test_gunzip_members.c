@@ -146,10 +146,37 @@ static struct outcome gunzip(struct ory_runtime *rt, const struct gz *g)
 	return o;
 }
 
-/* The parallel reader gives exactly what the streaming one gives; returns its outcome. */
+/* ory_gunzip_buf of the same bytes, into room for cap bytes. */
+static struct outcome gunzip_buf(struct ory_runtime *rt, const struct gz *g, size_t cap)
+{
+	struct outcome o;
+	memset(&o, 0, sizeof(o));
+	o.out = calloc(cap + 1, 1); /* one byte more: nothing may land there */
+	o.res.struct_size = sizeof(o.res);
+	o.rc = ory_gunzip_buf(rt, g->p, g->len, o.out, cap, &o.out_len, NULL, &o.res);
+	snprintf(o.msg, sizeof(o.msg), "%s", o.rc ? ory_runtime_errmsg(rt) : "");
+	o.chunks = o.res.chunks;
+	return o;
+}
+
+/* The parallel reader, of the file and of the buffer, gives exactly what the streaming one
+ * gives; returns the file's outcome. */
 static struct outcome same_as_streaming(const struct gz *g, const char *what)
 {
-	struct outcome s = gunzip(seq, g), p = gunzip(par, g);
+	struct outcome s = gunzip(seq, g), p = gunzip(par, g), b = gunzip_buf(par, g, LEN + 4096);
+	cr_assert_eq(b.rc, s.rc, "%s, buffer: rc %d (%s), streaming %d (%s)", what, b.rc, b.msg,
+		     s.rc, s.msg);
+	cr_expect_str_eq(b.msg, s.msg, "%s, buffer", what);
+	cr_assert_eq(b.out_len, s.rc ? 0 : s.out_len, "%s, buffer: %zu bytes out", what,
+		     b.out_len);
+	cr_assert_arr_eq(b.out, s.out, b.out_len, "%s, buffer: other bytes", what);
+	if (s.rc == 0) {
+		cr_assert_eq(b.res.members, s.res.members, "%s, buffer", what);
+		cr_assert_eq(b.res.bytes_in, s.res.bytes_in, "%s, buffer", what);
+		cr_assert_eq(b.res.bytes_out, s.res.bytes_out, "%s, buffer", what);
+		cr_assert_eq(b.res.trailing_garbage, s.res.trailing_garbage, "%s, buffer", what);
+	}
+	free(b.out);
 	cr_assert_eq(p.rc, s.rc, "%s: rc %d (%s), streaming %d (%s)", what, p.rc, p.msg, s.rc,
 		     s.msg);
 	cr_assert_str_eq(p.msg, s.msg, "%s", what);
@@ -194,7 +221,16 @@ Test(gunzip_members, bgzf_and_concatenated_members_inflate_in_parallel)
 			struct outcome o = same_as_streaming(&g, cases[i].what);
 			cr_expect_gt(o.chunks, 8, "%s: %llu chunks on the workers: not in parallel",
 				     cases[i].what, (unsigned long long)o.chunks);
+			cr_expect_eq(o.res.chunks, o.chunks, "%s: the result's count", cases[i].what);
 			expect_original(&o, cases[i].what);
+			/* a buffer of exactly the size, and one byte short */
+			o = gunzip_buf(par, &g, LEN);
+			cr_expect_gt(o.chunks, 8, "%s, buffer: not in parallel", cases[i].what);
+			expect_original(&o, cases[i].what);
+			o = gunzip_buf(par, &g, LEN - 1);
+			cr_expect_eq(o.rc, -ENOSPC, "%s, a byte short: %d", cases[i].what, o.rc);
+			cr_expect_eq(o.out[LEN - 1], 0, "written past the buffer");
+			free(o.out);
 			/* tested only (-t): no output, the same verdict */
 			int in = open(tu_path(dir, "in.gz"), O_RDONLY);
 			struct ory_gunzip_result res = { .struct_size = sizeof(res) };
