@@ -130,6 +130,13 @@ static void fail(struct client *c, enum mode m, int rc)
 			 rc ? ory_strerror(rc) : "output does not inflate to its object");
 }
 
+static void log_line(void *arg, enum ory_log_level level, const char *msg)
+{
+	(void)arg;
+	(void)level;
+	fprintf(stderr, "request-bench: %s\n", msg);
+}
+
 static bool verify(struct client *c, const uint8_t *in, const uint8_t *gz, size_t len)
 {
 	size_t used = 0, got = 0;
@@ -484,6 +491,7 @@ int main(int argc, char **argv)
 	struct ory_runtime_opts ro;
 	ory_runtime_opts_init(&ro);
 	ro.devices = devices;
+	ro.log = log_line; /* a quarantine or a timeout explains a figure */
 	if (noverify)
 		ro.verify = ORY_VERIFY_NONE;
 	if (B.threads * B.depth > ro.max_requests)

@@ -47,24 +47,6 @@ struct ory_gzip_framer {
 	size_t tail_len;
 };
 
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v);
-	put16(p + 2, v >> 16);
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)v);
-	put32(p + 4, (uint32_t)(v >> 32));
-}
-
 size_t gzip_index_bound(uint64_t chunks)
 {
 	/* the header's room, or members at the end: each one's header, XLEN, subfields, trailer */
@@ -75,9 +57,9 @@ size_t gzip_index_bound(uint64_t chunks)
 static void put_entries(uint8_t *p, const struct ory_chunk_info *e, size_t n)
 {
 	for (size_t i = 0; i < n; i++, p += ENTRY) {
-		put32(p, e[i].out_len);
-		put32(p + 4, e[i].in_len);
-		put32(p + 8, e[i].crc32);
+		gz_put32(p, e[i].out_len);
+		gz_put32(p + 4, e[i].in_len);
+		gz_put32(p + 8, e[i].crc32);
 	}
 }
 
@@ -98,9 +80,9 @@ static void put_oc(struct ory_gzip_framer *f, uint8_t *p, int flags, size_t coun
 {
 	p[0] = 1;
 	p[1] = (uint8_t)flags;
-	put32(p + 2, (uint32_t)f->chunk_size);
-	put32(p + 6, (uint32_t)count);
-	put32(p + 10, count ? gzip_index_crc(f->e, count) : 0);
+	gz_put32(p + 2, (uint32_t)f->chunk_size);
+	gz_put32(p + 6, (uint32_t)count);
+	gz_put32(p + 10, count ? gzip_index_crc(f->e, count) : 0);
 	put_entries(p + OC_FIXED, f->e, count);
 }
 
@@ -144,10 +126,10 @@ int gzip_framer_new(const struct ory_gzip_opts *o, size_t chunk_size, uint64_t i
 		uint8_t *p = f->header + 10;
 		if (extra) {
 			f->header[3] |= 0x04; /* FEXTRA, which comes before FNAME */
-			put16(p, (uint32_t)(extra - 2));
+			gz_put16(p, (uint32_t)(extra - 2));
 			p[2] = 'O';
 			p[3] = 'C';
-			put16(p + 4, (uint32_t)(extra - 2 - SUB_HDR));
+			gz_put16(p + 4, (uint32_t)(extra - 2 - SUB_HDR));
 			f->oc = 10 + 2 + SUB_HDR;
 			memset(p + 2 + SUB_HDR, 0, extra - 2 - SUB_HDR);
 			put_oc(f, p + 2 + SUB_HDR, f->reserved ? OC_HERE : OC_AT_END, 0);
@@ -225,21 +207,21 @@ static uint8_t *put_index_members(struct ory_gzip_framer *f, uint8_t *p)
 		size_t xlen = SUB_HDR + ENTRY * k + (last ? SUB_HDR + OE_LEN : 0);
 		static const uint8_t head[10] = { 0x1f, 0x8b, 8, 0x04, 0, 0, 0, 0, 0, 255 };
 		memcpy(p, head, 10);
-		put16(p + 10, (uint32_t)xlen);
+		gz_put16(p + 10, (uint32_t)xlen);
 		p[12] = 'O';
 		p[13] = 'X';
-		put16(p + 14, (uint32_t)(ENTRY * k));
+		gz_put16(p + 14, (uint32_t)(ENTRY * k));
 		put_entries(p + 16, f->e + done, k);
 		p += 16 + ENTRY * k;
 		done += k;
 		if (last) {
 			p[0] = 'O';
 			p[1] = 'E';
-			put16(p + 2, OE_LEN);
-			put64(p + 4, f->n);
+			gz_put16(p + 2, OE_LEN);
+			gz_put64(p + 4, f->n);
 			/* the members' length, this one's included: its last 22 bytes are still to come */
-			put64(p + 12, (uint64_t)(p - first) + SUB_HDR + OE_LEN + 10);
-			put32(p + 20, gzip_index_crc(f->e, f->n));
+			gz_put64(p + 12, (uint64_t)(p - first) + SUB_HDR + OE_LEN + 10);
+			gz_put32(p + 20, gzip_index_crc(f->e, f->n));
 			memcpy(p + 24, "ORYX", 4);
 			p += SUB_HDR + OE_LEN;
 		}

@@ -7,14 +7,6 @@
 
 #include "gzip_internal.h"
 
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
 const uint8_t *gzip_extra_find(const uint8_t *extra, size_t xlen, uint8_t si1, uint8_t si2,
 			       size_t *len)
 {
@@ -59,7 +51,7 @@ size_t gzip_header(uint8_t *buf, size_t cap, int level, const char *name, uint32
 	buf[1] = 0x8b;
 	buf[2] = 8;                     /* CM = deflate */
 	buf[3] = name ? 0x08 : 0;       /* FNAME */
-	put_le32(buf + 4, mtime);
+	gz_put32(buf + 4, mtime);
 	buf[8] = level == 1 ? 4 : level == 9 ? 2 : 0; /* XFL: fastest / maximum */
 	buf[9] = 3;                     /* OS = Unix */
 	if (nlen)
@@ -71,8 +63,8 @@ size_t gzip_trailer(uint8_t *buf, uint32_t crc, uint64_t total)
 {
 	buf[0] = 0x03; /* BFINAL=1, BTYPE=01 (fixed), end-of-block code 0000000 */
 	buf[1] = 0x00;
-	put_le32(buf + 2, crc);
-	put_le32(buf + 6, (uint32_t)total); /* ISIZE is the length mod 2^32 */
+	gz_put32(buf + 2, crc);
+	gz_put32(buf + 6, (uint32_t)total); /* ISIZE is the length mod 2^32 */
 	return GZIP_FINAL_BLOCK_LEN + 8;
 }
 

@@ -143,6 +143,24 @@ static inline uint64_t gz_get64(const uint8_t *p)
 	return (uint64_t)gz_get32(p) | (uint64_t)gz_get32(p + 4) << 32;
 }
 
+static inline void gz_put16(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void gz_put32(uint8_t *p, uint32_t v)
+{
+	gz_put16(p, v);
+	gz_put16(p + 2, v >> 16);
+}
+
+static inline void gz_put64(uint8_t *p, uint64_t v)
+{
+	gz_put32(p, (uint32_t)v);
+	gz_put32(p + 4, (uint32_t)(v >> 32));
+}
+
 /* gzip_format.c: the data of the first subfield si1 si2 of an extra field of xlen bytes (RFC
  * 1952 2.3.1.1), *len bytes of it; NULL if there is none before one that runs past the end. */
 const uint8_t *gzip_extra_find(const uint8_t *extra, size_t xlen, uint8_t si1, uint8_t si2,
