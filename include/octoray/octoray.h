@@ -110,8 +110,10 @@ struct ory_runtime_opts {
 	 * "cpu" then means one worker per physical core inside the list. An appliance keeps its
 	 * own cores free this way. A list with no CPU of this host is -EINVAL. */
 	const char *cpus;
-	/* Requests submitted and not yet completed, at most; ory_submit() returns -EAGAIN beyond
-	 * (synchronous calls wait for room instead). Default 256, range 1 .. 65536. */
+	/* Requests submitted and not yet given back, at most: a request with a queue is given
+	 * back when ory_queue_poll takes it, one without when its callback has run. ory_submit()
+	 * returns -EAGAIN beyond (synchronous calls wait for room instead). Default 256, range
+	 * 1 .. 65536. */
 	unsigned max_requests;
 	/* A request with at most this many input bytes, memory in and memory out, runs on the
 	 * thread that submits it with the app's CPU kernel, instead of paying two thread hand-offs
@@ -530,7 +532,7 @@ int ory_queue_poll(struct ory_queue *q, struct ory_request **reqs, unsigned max,
 
 /* Hand req to the runtime; q may be NULL when req->done is set. Never blocks (a small request
  * may run inline, see inline_max). Returns 0 (req will complete exactly once), -EAGAIN
- * (max_requests in flight: try again after a completion), -EINVAL (malformed request: nothing
+ * (max_requests in flight: take a completion from the queue, then try again), -EINVAL (malformed request: nothing
  * will complete, and req->errmsg says why), or -ESHUTDOWN (the runtime is being destroyed).
  * Failures of the work itself are reported in req->status at completion, not here. */
 int ory_submit(struct ory_runtime *rt, struct ory_queue *q, struct ory_request *req);
