@@ -51,6 +51,9 @@ int ory_topo_load(struct ory_topo *t)
 		hwloc_topology_set_type_filter(t->topo, HWLOC_OBJ_BRIDGE,
 					       HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
 	}
+	/* hwloc's x86 backend would bind the calling thread to each CPU in turn to read CPUID:
+	 * the caller's thread (an appliance's) is not ours to move, and sysfs says what we use. */
+	hwloc_topology_set_flags(t->topo, HWLOC_TOPOLOGY_FLAG_DONT_CHANGE_BINDING);
 	if (hwloc_topology_load(t->topo) < 0) {
 		hwloc_topology_destroy(t->topo);
 		t->topo = NULL;
