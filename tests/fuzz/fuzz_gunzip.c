@@ -15,6 +15,11 @@
  * member after "1f 8b"). ory_gunzip_fd must give the same verdict (0 or -EBADMSG), the same
  * bytes, the same member count and the same trailing_garbage flag; a mismatch aborts.
  * Inputs whose output exceeds OUT_MAX are skipped (a deflate bomb only costs memory here).
+ *
+ * ory_gunzip_buf must give the same verdict and bytes. And an input that is whole members and
+ * nothing else is also read as many copies of itself, enough for a runtime of small chunks to
+ * cut them into groups and inflate them member-parallel (gunzip_members.c), from a file and
+ * from a buffer: the output must be that many copies of zlib's.
  */
 #include <errno.h>
 #include <zlib.h>
@@ -22,19 +27,23 @@
 #include "fuzz.h"
 
 #define OUT_MAX ((size_t)64 << 20)
+#define COPIES_IN (160u << 10)  /* > 4 chunks of 32 KiB: the parallel reader's threshold */
+#define COPIES_OUT ((size_t)8 << 20)
 
-static struct ory_runtime *rt;
+static struct ory_runtime *rt, *par;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
 	rt = fz_runtime("cpu:1", 0, 0);
+	par = fz_runtime("cpu:2", 32u << 10, 0);
 	return 0;
 }
 
 struct verdict {
 	bool valid, garbage;
+	bool exact;     /* members and nothing after them */
 	unsigned members;
 	uint8_t *out;
 	size_t len;
@@ -79,6 +88,7 @@ static void reference(const uint8_t *d, size_t n, struct verdict *v)
 		v->members++;
 		pos = n - z.avail_in;
 		size_t left = n - pos;
+		v->exact = left == 0;
 		if (left == 0)
 			break;
 		if (left >= 2 && d[pos] == 0x1f && d[pos + 1] == 0x8b)
@@ -92,6 +102,60 @@ static void reference(const uint8_t *d, size_t n, struct verdict *v)
 	v->valid = true;
 out:
 	inflateEnd(&z);
+}
+
+/* ory_gunzip_buf of d[0..n) into room for cap bytes: the verdict and bytes of `want`. */
+static void check_buf(struct ory_runtime *r, const uint8_t *d, size_t n, const uint8_t *want,
+		      size_t want_len, bool valid, size_t cap)
+{
+	uint8_t *got = malloc(cap + 1);
+	FZ_CHECK(got, "out of memory");
+	size_t len = 0;
+	int rc = ory_gunzip_buf(r, d, n, got, cap, &len, NULL, NULL);
+	if (rc == -ENOSPC && !valid && cap < OUT_MAX) {
+		/* ours may get further than zlib into a damaged member: room to find the damage */
+		free(got);
+		check_buf(r, d, n, want, want_len, valid, OUT_MAX);
+		return;
+	}
+	FZ_CHECK(rc == 0 || rc == -EBADMSG, "buffer: rc %d (%s)", rc, ory_runtime_errmsg(r));
+	FZ_CHECK((rc == 0) == valid, "buffer: ours %s, zlib %s",
+		 rc ? ory_runtime_errmsg(r) : "valid", valid ? "valid" : "invalid");
+	if (rc == 0)
+		FZ_CHECK(len == want_len && !memcmp(got, want, len), "buffer: other bytes");
+	free(got);
+}
+
+/* Whole members only: enough copies of them for the parallel reader, from a file and from a
+ * buffer, must give that many copies of the output. */
+static void check_copies(const uint8_t *d, size_t n, const struct verdict *ref)
+{
+	size_t k = COPIES_IN / n + 1;
+	if (!ref->len || ref->len > COPIES_OUT / k)
+		return;
+	uint8_t *in = malloc(k * n), *want = malloc(k * ref->len);
+	FZ_CHECK(in && want, "out of memory");
+	for (size_t i = 0; i < k; i++) {
+		memcpy(in + i * n, d, n);
+		memcpy(want + i * ref->len, ref->out, ref->len);
+	}
+	int fd = fz_memfd(in, k * n), out = memfd_create("out", MFD_CLOEXEC);
+	struct ory_gunzip_result res = {.struct_size = sizeof(res)};
+	int rc = ory_gunzip_fd(par, fd, out, NULL, &res);
+	close(fd);
+	FZ_CHECK(rc == 0, "%zu copies: %s", k, ory_runtime_errmsg(par));
+	FZ_CHECK(res.members == k * ref->members && res.bytes_out == k * ref->len,
+		 "%zu copies: %u members, %llu bytes", k, res.members,
+		 (unsigned long long)res.bytes_out);
+	uint8_t *got = malloc(k * ref->len + 1);
+	FZ_CHECK(got, "out of memory");
+	FZ_CHECK(pread(out, got, k * ref->len, 0) == (ssize_t)(k * ref->len), "reading the output");
+	FZ_CHECK(!memcmp(got, want, k * ref->len), "%zu copies: other bytes", k);
+	close(out);
+	free(got);
+	check_buf(par, in, k * n, want, k * ref->len, true, k * ref->len);
+	free(in);
+	free(want);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
@@ -127,6 +191,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 			 ory_runtime_error_origin(rt));
 	}
 	close(out);
+	check_buf(rt, d, n, ref.out, ref.len, ref.valid, ref.len + 64);
+	if (ref.valid && ref.exact)
+		check_copies(d, n, &ref);
 	free(ref.out);
 	return 0;
 }
