@@ -40,7 +40,7 @@ void ory_failover_requeue(struct ory_runtime *rt, struct ory_chunk_slot *s)
 {
 	s->req->retries++;
 	atomic_store_explicit(&s->state, SLOT_QUEUED, memory_order_relaxed);
-	ory_ring_push(s->req->aq->retry, s);
+	ory_ring_put(s->req->aq->retry, s);
 	ory_wake(rt, s->req->aq->index, 1);
 }
 
@@ -71,7 +71,7 @@ static bool last_resort(struct ory_runtime *rt, struct ory_chunk_slot *s)
 		(unsigned long long)s->c.seq, s->tries);
 	s->req->retries++;
 	atomic_store_explicit(&s->state, SLOT_QUEUED, memory_order_relaxed);
-	ory_ring_push(aq->last, s);
+	ory_ring_put(aq->last, s);
 	ory_wake_all(rt); /* the reserves, whatever they wait for */
 	return true;
 }
@@ -213,7 +213,7 @@ static void rescue(struct ory_runtime *rt, struct ory_chunk_slot *s, struct ory_
 			     (unsigned long long)s->c.seq, copy->tries, d->desc.name);
 		atomic_store_explicit(&copy->state, SLOT_DONE, memory_order_relaxed);
 		copy->c.status = -ETIMEDOUT;
-		ory_ring_push(rt->done, copy); /* collected as a chunk of a failed request */
+		ory_ring_put(rt->done, copy); /* collected as a chunk of a failed request */
 		return;
 	}
 	if (copy->tries < rt->opts.max_tries)
@@ -233,7 +233,7 @@ static void drain_app(struct ory_runtime *rt, struct app_queues *aq)
 				     aq->app->name);
 			atomic_store_explicit(&s->state, SLOT_DONE, memory_order_relaxed);
 			s->c.status = -ENODEV;
-			ory_ring_push(rt->done, s);
+			ory_ring_put(rt->done, s);
 		}
 	}
 }

@@ -53,7 +53,7 @@ void ory_req_release(struct req *r)
 	/* release: a canceller that reads the new generation sees the owner cleared */
 	atomic_store_explicit(&r->ticket, (t | 1) + 1, memory_order_release);
 	r->pub = NULL;
-	ory_ring_push(rt->free_reqs, r);
+	ory_ring_put(rt->free_reqs, r);
 	ory_evcount_notify(&rt->room, 1);
 }
 
@@ -81,7 +81,7 @@ void ory_req_complete(struct req *r)
 	/* Once the entry is in, the poller may take it and destroy the queue while we still
 	 * write the eventfd: destroy waits for `writers` to drop to zero. */
 	atomic_fetch_add_explicit(&q->writers, 1, memory_order_relaxed);
-	ory_ring_push(q->done, r);
+	ory_ring_put(q->done, r);
 	/* RMW on both sides (ory_queue_poll's exchange): either the poller sees the entry or we
 	 * see it reset the flag and write the eventfd. */
 	if (!atomic_exchange_explicit(&q->signalled, 1, memory_order_seq_cst)) {
@@ -223,7 +223,7 @@ static int submit_prepared(struct req *r)
 		run_inline(r);
 		return 0;
 	}
-	ory_ring_push(rt->submitted, r);
+	ory_ring_put(rt->submitted, r);
 	ory_aio_ring(&rt->aio);
 	return 0;
 }
@@ -310,7 +310,7 @@ int ory_cancel(struct ory_runtime *rt, struct ory_request *pub)
 	if (!atomic_compare_exchange_strong_explicit(&r->ticket, &t, t | 1, memory_order_acq_rel,
 						     memory_order_relaxed))
 		return -ENOENT;
-	ory_ring_push(rt->cancels, r);
+	ory_ring_put(rt->cancels, r);
 	ory_aio_ring(&rt->aio);
 	return 0;
 }
@@ -417,12 +417,12 @@ void ory_queues_detach(struct ory_runtime *rt)
 		void *e;
 		while ((e = ory_ring_pop(q->done))) {
 			if ((uintptr_t)e & ORY_QUEUE_DETACHED) {
-				ory_ring_push(q->done, e);
+				ory_ring_put(q->done, e);
 				break;
 			}
 			struct req *x = e;
 			atomic_store_explicit(&x->owner, NULL, memory_order_relaxed);
-			ory_ring_push(q->done, (void *)((uintptr_t)x->pub | ORY_QUEUE_DETACHED));
+			ory_ring_put(q->done, (void *)((uintptr_t)x->pub | ORY_QUEUE_DETACHED));
 		}
 	}
 }

@@ -8,8 +8,13 @@
  * Positions are claimed with a relaxed CAS (the cell sequence, not the counter, publishes the
  * data), the data is published with a release store of the sequence and taken with an acquire
  * load, so a consumer that sees the sequence sees the pointer and everything written before the
- * push. Capacity is a power of two; the runtime sizes every ring to hold all chunks of the pool,
- * so a push can fail only on a bug.
+ * push. Capacity is a power of two; the runtime sizes every ring to hold every item that can be
+ * in it at once. That alone does not make a push infallible: a consumer frees its cell only
+ * after its CAS on the tail (the sequence store ends the pop), and one preempted in between
+ * holds that cell while others pop on; a lap later the producer that reaches it finds it
+ * taken, however few items the ring holds. ory_ring_put waits for that consumer (it is between
+ * two instructions, not blocked) instead of failing; ory_ring_push fails, for callers with
+ * somewhere else to put the item.
  *
  * Eventcount (the pattern of folly/Eigen's EventCount): a waiter announces itself (waiters++,
  * seq_cst), reads the current epoch, re-checks its condition and only then sleeps on the epoch.
@@ -25,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <limits.h>
+#include <sched.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -91,6 +97,14 @@ static inline bool ory_ring_push(struct ory_ring *r, void *p)
 	/* release: publishes `data` (and all the producer wrote before) to the consumer. */
 	atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
 	return true;
+}
+
+/* Push one pointer into a ring sized for every item that can be in it: never fails, but may
+ * wait for a consumer that was preempted in the middle of its pop (see top). Any thread. */
+static inline void ory_ring_put(struct ory_ring *r, void *p)
+{
+	while (!ory_ring_push(r, p))
+		sched_yield();
 }
 
 /* Pop one pointer, or NULL if the ring is empty. Any thread. */

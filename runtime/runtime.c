@@ -251,7 +251,7 @@ static int make_requests(struct ory_runtime *rt)
 	/* Only their addresses: a record's memory is first touched when it is first taken (a
 	 * page fault per 2 records is most of a short process's start-up on some hosts). */
 	for (unsigned i = 0; i < n; i++)
-		ory_ring_push(rt->free_reqs, &rt->reqs[i]);
+		ory_ring_put(rt->free_reqs, &rt->reqs[i]);
 	ory_evcount_init(&rt->started);
 	ory_evcount_init(&rt->readmit);
 	ory_evcount_init(&rt->room);

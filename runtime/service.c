@@ -73,8 +73,8 @@ static bool abandoned(const struct req *r)
 void ory_dispatch(struct ory_runtime *rt, struct ory_chunk_slot *s)
 {
 	atomic_store_explicit(&s->state, SLOT_QUEUED, memory_order_relaxed);
-	/* Never fails: every ring holds the whole pool. */
-	ory_ring_push(s->req->aq->dispatch, s);
+	/* Every ring holds the whole pool: a put waits at most for a preempted consumer. */
+	ory_ring_put(s->req->aq->dispatch, s);
 	ory_wake(rt, s->req->aq->index, 1);
 }
 

@@ -63,7 +63,7 @@ static struct ory_chunk_slot *try_take_app(struct ory_device *d, struct app_queu
 		 * than idle, unless this device cannot (strict). */
 		struct ory_chunk_slot *other = ory_ring_pop(aq->dispatch);
 		if (other || s->strict) {
-			ory_ring_push(aq->retry, s);
+			ory_ring_put(aq->retry, s);
 			ory_wake(rt, aq->index, 1);
 			return other;
 		}
@@ -148,8 +148,8 @@ static void finish(struct ory_device *d, struct ory_chunk_slot *s)
 	 * watchdog already took the chunk (TIMED_OUT), it still comes back, as a late answer. */
 	atomic_compare_exchange_strong_explicit(&s->state, &running, SLOT_DONE,
 						memory_order_acq_rel, memory_order_acquire);
-	/* Never fails: the ring holds every chunk of the pool. */
-	ory_ring_push(rt->done, s);
+	/* The ring holds every chunk of the pool (ring.h: put). */
+	ory_ring_put(rt->done, s);
 	ory_aio_ring(&rt->aio);
 }
 

@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "runtime/ring.h"
 
@@ -95,6 +96,48 @@ static void *consumer(void *p)
 		atomic_fetch_add(&s->seen[idx], 1);
 		atomic_fetch_add(&s->consumed, 1);
 	}
+}
+
+/* A consumer preempted between its CAS on the tail and the store that frees its cell: made
+ * here by hand. Other consumers pop on; a lap later a push finds that cell still taken. */
+struct stalled {
+	struct ory_ring *r;
+	size_t pos;
+	_Atomic int put_done;
+};
+
+static void *finish_pop_late(void *arg)
+{
+	struct stalled *st = arg;
+	usleep(50000);
+	cr_expect_eq(atomic_load(&st->put_done), 0, "ory_ring_put returned before the cell was free");
+	atomic_store_explicit(&st->r->cells[st->pos & st->r->mask].seq, st->pos + st->r->mask + 1,
+			      memory_order_release);
+	return NULL;
+}
+
+Test(ring, a_consumer_preempted_mid_pop_makes_push_fail_and_put_wait, .timeout = 30)
+{
+	struct ory_ring *r = ring_alloc(8);
+	cr_assert(ory_ring_push(r, (void *)1));
+	/* the stalled pop: the tail moves on, the cell is not yet given back */
+	size_t pos = atomic_load(&r->tail);
+	cr_assert(atomic_compare_exchange_strong(&r->tail, &pos, pos + 1));
+	/* one item in the ring at most from here on, a lap of them */
+	for (uintptr_t i = 2; i <= 8; i++) {
+		cr_assert(ory_ring_push(r, (void *)i));
+		cr_assert_eq((uintptr_t)ory_ring_pop(r), i);
+	}
+	cr_expect_not(ory_ring_push(r, (void *)9), "an empty ring refused a push: the hazard");
+	struct stalled st = { .r = r, .pos = pos };
+	pthread_t t;
+	pthread_create(&t, NULL, finish_pop_late, &st);
+	ory_ring_put(r, (void *)9);
+	atomic_store(&st.put_done, 1);
+	pthread_join(t, NULL);
+	cr_expect_eq((uintptr_t)ory_ring_pop(r), 9, "the item put is in the ring");
+	cr_expect_null(ory_ring_pop(r));
+	free(r);
 }
 
 Test(ring, delivers_every_item_exactly_once_across_producers_and_sleeping_consumers,
