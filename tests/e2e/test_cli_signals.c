@@ -65,6 +65,11 @@ Test(cli_signals, sigbus_mid_job_removes_the_output_and_names_the_input)
 			 NULL };
 	pid_t pid = cli_spawn(-1, argv);
 	cli_wait_for_temp(dir);
+	/* A real SIGBUS comes from reading the input: wait until the job reads (its header is
+	 * out), not merely until the output exists (a SIGBUS before the job is no input's). */
+	for (int i = 0; i < 1000 && tu_sh("find '%s' -maxdepth 1 -name '.*' -type f -size +0c | "
+					  "grep -q .", dir) != 0; i++)
+		usleep(5000);
 	kill(pid, SIGBUS);
 	int st = cli_wait(pid);
 	cr_expect_eq(st, 1, "status %d", st);
