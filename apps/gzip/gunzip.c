@@ -309,11 +309,7 @@ int ory_gunzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct or
 	struct ory_gunzip_result ires = { .struct_size = sizeof(ires) };
 	int rc = gunzip_indexed_fd(rt, in_fd, out_fd, opts, &ires);
 	if (rc != -ENOENT) { /* ours, read through the index (or failed there) */
-		if (result && result->struct_size >= sizeof(result->struct_size)) {
-			size_t n = ORY_MIN(result->struct_size, sizeof(ires));
-			ires.struct_size = n;
-			memcpy(result, &ires, n);
-		}
+		gunzip_result_give(result, &ires);
 		return rc;
 	}
 	struct gunzip *g = calloc(1, sizeof(*g));
@@ -352,11 +348,7 @@ int ory_gunzip_fd(struct ory_runtime *rt, int in_fd, int out_fd, const struct or
 		rc = g->res.members == 1 ? members_parallel(g) : 0;
 	}
 out:
-	if (result && result->struct_size >= sizeof(result->struct_size)) {
-		size_t n = ORY_MIN(result->struct_size, sizeof(g->res));
-		g->res.struct_size = n;
-		memcpy(result, &g->res, n);
-	}
+	gunzip_result_give(result, &g->res);
 	free(g->in);
 	free(g->out);
 	free(g);

@@ -265,6 +265,12 @@ static int gm_prepare(struct req *r, const void *arg)
 	return 0;
 }
 
+/* Worth it from a few chunks on; below, the streaming reader is as fast. */
+static bool worth_it(const struct ory_runtime *rt, uint64_t bytes)
+{
+	return bytes >= 4 * (uint64_t)rt->opts.chunk_size;
+}
+
 /* Plan from pos, inflate the groups, and say how far that went. */
 static int run_plan(struct ory_runtime *rt, struct win *w, uint64_t pos, uint64_t max_out,
 		    struct gm_args *a, uint64_t *resume, struct ory_gunzip_result *done)
@@ -296,10 +302,8 @@ int gunzip_members_fd(struct ory_runtime *rt, int in_fd, uint64_t pos, int out_f
 {
 	*resume = pos;
 	struct stat st;
-	size_t cap = rt->opts.chunk_size;
-	/* Worth it from a few chunks on; below, the streaming reader is as fast. */
 	if (fstat(in_fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < pos ||
-	    (uint64_t)st.st_size - pos < 4 * (uint64_t)cap)
+	    !worth_it(rt, (uint64_t)st.st_size - pos))
 		return 0;
 	struct win w = { .fd = in_fd, .size = (uint64_t)st.st_size, .buf = malloc(WIN + HEAD_MAX) };
 	struct gm_args a = { .in_fd = in_fd, .out_fd = out_fd };
@@ -312,7 +316,7 @@ int gunzip_members_buf(struct ory_runtime *rt, const uint8_t *in, size_t in_len,
 		       size_t out_cap, uint64_t *resume, struct ory_gunzip_result *done)
 {
 	*resume = 0;
-	if (in_len < 4 * (uint64_t)rt->opts.chunk_size)
+	if (!worth_it(rt, in_len))
 		return 0;
 	struct win w = { .fd = -1, .mem = in, .size = in_len };
 	struct gm_args a = { .in_fd = -1, .in = in, .in_len = in_len, .out = out,

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "octoray/device.h"
 #include "octoray/octoray.h"
@@ -103,6 +104,17 @@ int gunzip_indexed_fd(struct ory_runtime *rt, int in_fd, int out_fd,
 int gunzip_indexed_buf(struct ory_runtime *rt, const uint8_t *in, size_t in_len, uint8_t *out,
 		       size_t out_cap, size_t *out_len, const struct ory_gunzip_opts *o,
 		       struct ory_gunzip_result *res);
+
+/* Give `from` to a caller's result (NULL, or as large as its struct_size says: a program built
+ * with an older header gets the fields it knows). */
+static inline void gunzip_result_give(struct ory_gunzip_result *to,
+				      struct ory_gunzip_result *from)
+{
+	if (!to || to->struct_size < sizeof(to->struct_size))
+		return;
+	from->struct_size = to->struct_size < sizeof(*from) ? to->struct_size : sizeof(*from);
+	memcpy(to, from, from->struct_size);
+}
 
 /* gunzip_members.c: the members of a regular file from `pos` (a member start) on, inflated
  * member-parallel into out_fd (-1: tested only) as far as that goes; *resume is where the

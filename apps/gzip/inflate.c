@@ -236,11 +236,7 @@ static void frame_finish(struct req *r)
 	struct inflate_frame *f = r->spec.frame;
 	f->res.bytes_in = r->error ? 0 : r->src.mem_len;
 	f->res.bytes_out = r->error ? 0 : r->bytes_out;
-	if (f->result) {
-		size_t n = ORY_MIN(f->result->struct_size, sizeof(f->res));
-		f->res.struct_size = n;
-		memcpy(f->result, &f->res, n);
-	}
+	gunzip_result_give(f->result, &f->res);
 }
 
 static int prepare(struct req *r, struct ory_gunzip_result *result)
@@ -299,11 +295,7 @@ int ory_gunzip_buf(struct ory_runtime *rt, const void *in, size_t in_len, void *
 	int rc = gzip && out ? gunzip_indexed_buf(rt, in, in_len, out, out_cap, out_len, opts, &ires)
 			     : -ENOENT;
 	if (rc != -ENOENT) {
-		if (result && result->struct_size >= sizeof(result->struct_size)) {
-			size_t n = ORY_MIN(result->struct_size, sizeof(ires));
-			ires.struct_size = n;
-			memcpy(result, &ires, n);
-		}
+		gunzip_result_give(result, &ires);
 		return rc;
 	}
 	/* Many members: as many as can be, member-parallel; the rest as one chunk. */
@@ -330,10 +322,6 @@ int ory_gunzip_buf(struct ory_runtime *rt, const void *in, size_t in_len, void *
 		ires.members += done.members;
 		ires.chunks = done.chunks;
 	}
-	if (result && result->struct_size >= sizeof(result->struct_size)) {
-		size_t n = ORY_MIN(result->struct_size, sizeof(ires));
-		ires.struct_size = n;
-		memcpy(result, &ires, n);
-	}
+	gunzip_result_give(result, &ires);
 	return rc;
 }

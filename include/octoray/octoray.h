@@ -532,9 +532,10 @@ int ory_queue_poll(struct ory_queue *q, struct ory_request **reqs, unsigned max,
 
 /* Hand req to the runtime; q may be NULL when req->done is set. Never blocks (a small request
  * may run inline, see inline_max). Returns 0 (req will complete exactly once), -EAGAIN
- * (max_requests in flight: take a completion from the queue, then try again), -EINVAL (malformed request: nothing
- * will complete, and req->errmsg says why), or -ESHUTDOWN (the runtime is being destroyed).
- * Failures of the work itself are reported in req->status at completion, not here. */
+ * (max_requests in flight: take a completion from the queue, then try again), -EINVAL
+ * (malformed request: nothing will complete, and req->errmsg says why), or -ESHUTDOWN (the
+ * runtime is being destroyed). Failures of the work itself are reported in req->status at
+ * completion, not here. */
 int ory_submit(struct ory_runtime *rt, struct ory_queue *q, struct ory_request *req);
 
 /* Ask for req to complete early with -ECANCELED. Chunks already on a device finish first; a
