@@ -77,6 +77,9 @@ int gz_run_job(struct gz_cli *c, int in_fd, int out_fd, const char *name, const 
 	       struct ory_job_stats *stats, bool *garbage);
 /* One line about a failed job, naming the side that failed; status 1. */
 void gz_job_error(struct gz_cli *c, const char *in_name, const char *out_name, int rc);
+/* What -v and --stats-json say of a job either way: MB/s of the uncompressed side and the
+ * ratio compressed / uncompressed. */
+void gz_rates(const struct ory_job_stats *st, bool compressed, double *mb_per_s, double *ratio);
 /* -v's line about a job (-c or -d): MB/s of the uncompressed side, ratio, bytes, seconds,
  * chunks per device. */
 void gz_report(struct gz_cli *c, const char *name, const struct ory_job_stats *st);

@@ -156,15 +156,21 @@ void gz_job_error(struct gz_cli *c, const char *in_name, const char *out_name, i
 	gz_note(c, EXIT_ERR);
 }
 
+void gz_rates(const struct ory_job_stats *st, bool compressed, double *mb_per_s, double *ratio)
+{
+	uint64_t plain = compressed ? st->bytes_in : st->bytes_out;
+	uint64_t packed = compressed ? st->bytes_out : st->bytes_in;
+	*mb_per_s = st->seconds > 0 ? (double)plain / st->seconds / 1e6 : 0.0;
+	*ratio = plain ? (double)packed / (double)plain : 0.0;
+}
+
 void gz_report(struct gz_cli *c, const char *name, const struct ory_job_stats *st)
 {
-	/* both ways: MB/s of the uncompressed side, ratio compressed / uncompressed */
 	bool dec = c->decompress;
-	uint64_t plain = dec ? st->bytes_out : st->bytes_in;
-	uint64_t packed = dec ? st->bytes_in : st->bytes_out;
-	double ratio = plain ? (double)packed / (double)plain : 0;
+	double mbps, ratio;
+	gz_rates(st, !dec, &mbps, &ratio);
 	fprintf(stderr, "%s: %.1f MB/s, ratio %.4f (%llu -> %llu bytes), %.3f s, %u device%s:",
-		name, st->seconds > 0 ? (double)plain / st->seconds / 1e6 : 0, ratio,
+		name, mbps, ratio,
 		(unsigned long long)st->bytes_in, (unsigned long long)st->bytes_out, st->seconds,
 		ory_runtime_device_count(c->rt), ory_runtime_device_count(c->rt) == 1 ? "" : "s");
 	if (dec && !st->chunks)

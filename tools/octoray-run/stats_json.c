@@ -145,14 +145,13 @@ void stats_json_add(struct stats_json *j, const struct gz_result *r, struct ory_
 	}
 	if (r->ran) {
 		const struct ory_job_stats *s = &r->stats;
-		uint64_t packed = r->compressed ? s->bytes_out : s->bytes_in;
-		uint64_t plain = r->compressed ? s->bytes_in : s->bytes_out;
+		double mbps, ratio;
+		gz_rates(s, r->compressed, &mbps, &ratio);
 		fprintf(f,
 			", \"bytes_in\": %llu, \"bytes_out\": %llu, \"seconds\": %.6f, "
 			"\"mb_per_s\": %.3f, \"ratio\": %.6f, \"chunks\": %llu, \"retries\": %llu",
 			(unsigned long long)s->bytes_in, (unsigned long long)s->bytes_out,
-			s->seconds, s->seconds > 0 ? (double)plain / s->seconds / 1e6 : 0.0,
-			plain ? (double)packed / (double)plain : 0.0, (unsigned long long)s->chunks,
+			s->seconds, mbps, ratio, (unsigned long long)s->chunks,
 			(unsigned long long)s->retries);
 		if (rt && (r->compressed || s->chunks))
 			devices(f, rt);
