@@ -159,36 +159,34 @@ static struct outcome gunzip_buf(struct ory_runtime *rt, const struct gz *g, siz
 	return o;
 }
 
+/* o (the file's or the buffer's, `side`) against the streaming reader's s: the same verdict,
+ * message and counts, and want_len of its bytes. */
+static void expect_as_streaming(const struct outcome *o, const struct outcome *s, size_t want_len,
+				const char *what, const char *side)
+{
+	cr_assert_eq(o->rc, s->rc, "%s%s: rc %d (%s), streaming %d (%s)", what, side, o->rc, o->msg,
+		     s->rc, s->msg);
+	cr_assert_str_eq(o->msg, s->msg, "%s%s", what, side);
+	cr_assert_eq(o->out_len, want_len, "%s%s: %zu bytes out, want %zu", what, side, o->out_len,
+		     want_len);
+	cr_assert_arr_eq(o->out, s->out, want_len, "%s%s: other bytes", what, side);
+	if (s->rc == 0) {
+		cr_assert_eq(o->res.members, s->res.members, "%s%s", what, side);
+		cr_assert_eq(o->res.bytes_in, s->res.bytes_in, "%s%s", what, side);
+		cr_assert_eq(o->res.bytes_out, s->res.bytes_out, "%s%s", what, side);
+		cr_assert_eq(o->res.trailing_garbage, s->res.trailing_garbage, "%s%s", what, side);
+	}
+}
+
 /* The parallel reader, of the file and of the buffer, gives exactly what the streaming one
- * gives; returns the file's outcome. */
+ * gives (a buffer nothing on failure, a file what was written before it); returns the file's
+ * outcome. */
 static struct outcome same_as_streaming(const struct gz *g, const char *what)
 {
 	struct outcome s = gunzip(seq, g), p = gunzip(par, g), b = gunzip_buf(par, g, LEN + 4096);
-	cr_assert_eq(b.rc, s.rc, "%s, buffer: rc %d (%s), streaming %d (%s)", what, b.rc, b.msg,
-		     s.rc, s.msg);
-	cr_expect_str_eq(b.msg, s.msg, "%s, buffer", what);
-	cr_assert_eq(b.out_len, s.rc ? 0 : s.out_len, "%s, buffer: %zu bytes out", what,
-		     b.out_len);
-	cr_assert_arr_eq(b.out, s.out, b.out_len, "%s, buffer: other bytes", what);
-	if (s.rc == 0) {
-		cr_assert_eq(b.res.members, s.res.members, "%s, buffer", what);
-		cr_assert_eq(b.res.bytes_in, s.res.bytes_in, "%s, buffer", what);
-		cr_assert_eq(b.res.bytes_out, s.res.bytes_out, "%s, buffer", what);
-		cr_assert_eq(b.res.trailing_garbage, s.res.trailing_garbage, "%s, buffer", what);
-	}
+	expect_as_streaming(&b, &s, s.rc ? 0 : s.out_len, what, ", buffer");
 	free(b.out);
-	cr_assert_eq(p.rc, s.rc, "%s: rc %d (%s), streaming %d (%s)", what, p.rc, p.msg, s.rc,
-		     s.msg);
-	cr_assert_str_eq(p.msg, s.msg, "%s", what);
-	cr_assert_eq(p.out_len, s.out_len, "%s: %zu bytes out, streaming %zu", what, p.out_len,
-		     s.out_len);
-	cr_assert_arr_eq(p.out, s.out, s.out_len, "%s: other bytes", what);
-	if (s.rc == 0) {
-		cr_assert_eq(p.res.members, s.res.members, "%s", what);
-		cr_assert_eq(p.res.bytes_in, s.res.bytes_in, "%s", what);
-		cr_assert_eq(p.res.bytes_out, s.res.bytes_out, "%s", what);
-		cr_assert_eq(p.res.trailing_garbage, s.res.trailing_garbage, "%s", what);
-	}
+	expect_as_streaming(&p, &s, s.out_len, what, "");
 	free(s.out);
 	return p;
 }
