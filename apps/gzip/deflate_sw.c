@@ -7,9 +7,9 @@
  * ISA-L is 5-20x faster than zlib at levels 1-3 and primes a dictionary cheaply; libdeflate
  * gives smaller output than zlib at levels 4-9 and is 3x faster, but it only writes complete
  * streams. So a libdeflate stream is made non-final the way zlib's examples/gzappend.c does it:
- * zlib's inflate with Z_BLOCK walks the block boundaries, the last block's BFINAL bit is
- * cleared, and an empty stored block byte-aligns the end (a sync-flush marker). The walk also
- * proves the data inflates back to its full length.
+ * the final block is found (deflate_scan.c), its BFINAL bit cleared, and an empty stored block
+ * byte-aligns the end (a sync-flush marker). The scan also proves the data decodes to its full
+ * length.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -18,7 +18,6 @@
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
 #include <libdeflate.h>
-#include <zlib.h>
 
 #include "gzip_internal.h"
 
@@ -29,10 +28,6 @@ struct deflate_sw {
 	struct isal_zstream zs;
 	uint8_t *level_buf[ISAL_DEF_MAX_LEVEL + 1];
 	struct libdeflate_compressor *ldc[10];
-	z_stream walk;
-	bool walk_ok;
-	uint8_t *scratch;   /* inflated data of the walk, discarded */
-	size_t scratch_cap;
 };
 
 static const uint32_t isal_level_buf[] = {
@@ -49,9 +44,6 @@ static void sw_close(void *state)
 	for (unsigned i = 0; i < ORY_ARRAY_LEN(s->ldc); i++)
 		if (s->ldc[i])
 			libdeflate_free_compressor(s->ldc[i]);
-	if (s->walk_ok)
-		inflateEnd(&s->walk);
-	free(s->scratch);
 	free(s);
 }
 
@@ -95,52 +87,17 @@ static long isal_chunk(struct deflate_sw *s, const struct ory_chunk *c, int leve
 }
 
 /* libdeflate, then make its stream non-final and byte-aligned (see top). Returns bytes, 0 if
- * over cap, or -EIO if the stream does not walk (a libdeflate bug we refuse to pass on). */
+ * over cap, or -EIO if the stream does not scan (a libdeflate bug we refuse to pass on). */
 static long libdeflate_chunk(struct deflate_sw *s, const struct ory_chunk *c, int level, size_t cap)
 {
 	if (!s->ldc[level] && !(s->ldc[level] = libdeflate_alloc_compressor(level)))
 		return -ENOMEM;
-	if (!s->walk_ok) {
-		if (inflateInit2(&s->walk, -15) != Z_OK)
-			return -ENOMEM;
-		s->walk_ok = true;
-	}
 	uint8_t *out = c->out;
 	size_t n = libdeflate_deflate_compress(s->ldc[level], c->in, c->in_len, out, cap - 5);
 	if (n == 0)
 		return 0;
-
-	if (s->scratch_cap < c->in_len) {
-		free(s->scratch);
-		s->scratch = malloc(c->in_len);
-		s->scratch_cap = s->scratch ? c->in_len : 0;
-		if (!s->scratch)
-			return -ENOMEM;
-	}
-	z_stream *z = &s->walk;
-	inflateReset(z);
-	z->next_in = out;
-	z->avail_in = (uInt)n;
-	z->next_out = s->scratch;
-	z->avail_out = (uInt)c->in_len;
-	uint64_t last_start = 0, end = 0;
-	for (;;) {
-		int rc = inflate(z, Z_BLOCK);
-		if (rc != Z_OK)
-			return -EIO;
-		if (z->data_type & 128) {
-			/* At a block boundary: bits consumed = bytes taken - bits unused in the last. */
-			uint64_t pos = (uint64_t)(z->next_in - out) * 8 - (uint64_t)(z->data_type & 7);
-			if (z->data_type & 64) {
-				end = pos; /* the final block ends here */
-				break;
-			}
-			last_start = pos;
-		} else if (z->avail_in == 0) {
-			return -EIO;
-		}
-	}
-	if (z->total_out != c->in_len)
+	uint64_t last_start, end;
+	if (deflate_scan(out, n, c->in_len, &last_start, &end))
 		return -EIO;
 
 	out[last_start >> 3] &= (uint8_t)~(1u << (last_start & 7)); /* clear BFINAL */

@@ -54,6 +54,12 @@ size_t gzip_rsync_cut(const uint8_t *p, size_t n);
  * was, carried from segment to segment (-GZIP_SEG_GAP at the chunk's start). */
 size_t gzip_rsync_segment(const uint8_t *p, size_t n, size_t start, int64_t *last_hit);
 
+/* deflate_scan.c: the final block of raw deflate in[0..in_len) starts at bit *final_start
+ * and ends before bit *end (bit i is bit i % 8 of byte i / 8). 0, or -EIO unless the stream
+ * is valid deflate, without a dictionary, of exactly out_len bytes, ending within in_len. */
+int deflate_scan(const uint8_t *in, size_t in_len, uint64_t out_len, uint64_t *final_start,
+		 uint64_t *end);
+
 /* framer.c: header, trailer and index (docs/format.md). rewritable: the header can be written
  * again at the end (the index may go there); in_len UINT64_MAX when not known. */
 struct ory_gzip_framer;

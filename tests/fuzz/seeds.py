@@ -55,6 +55,17 @@ for i, (p, data) in enumerate([(b"\x00\x00\x00\x00\x00", text), (b"\x05\x02\x01\
                                (b"\x88\x03\x00\x10\x02", text[:700]), (b"\x02\x01\x02\x3f\x00", bytes(200))]):
     put("gzip", "seed%d" % i, p + data)
 
+# deflate_scan: byte 0 picks libdeflate's level, then bytes that are also tried as raw deflate
+def raw(data, level, strategy=zlib.Z_DEFAULT_STRATEGY):
+    c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy)
+    return c.compress(data) + c.flush()
+
+
+put("deflate_scan", "text-l6", b"\x06" + text)
+put("deflate_scan", "raw-dynamic", b"\x09" + raw(text, 6))
+put("deflate_scan", "raw-fixed", b"\x01" + raw(text[:300], 6, zlib.Z_FIXED))
+put("deflate_scan", "raw-stored", b"\x00" + raw(rand[:500], 0))
+
 # orym: byte 0 steers (1: seal the CRC), then the file
 orym = open(os.path.join(src, "apps/cnv/models/cnv-w1a1.orym"), "rb").read()
 put("orym", "model", b"\x00" + orym)
