@@ -24,7 +24,7 @@
 #include "octoray/device.h"
 
 /* Bumped whenever this table, device.h or a params struct a module reads changes. */
-#define ORY_MODULE_ABI 1
+#define ORY_MODULE_ABI 2
 
 /* What the core gives a module. Valid for the life of the process. */
 struct ory_module_host {

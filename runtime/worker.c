@@ -200,6 +200,12 @@ void *ory_worker_main(void *arg)
 
 	if (hwloc_set_cpubind(rt->topo.topo, d->cpuset, HWLOC_CPUBIND_THREAD) < 0)
 		ory_log(rt, ORY_LOG_DEBUG, "%s: cannot bind worker thread", d->desc.name);
+	if (d->ops->map_input) {
+		int rc = d->ops->map_input(d->dev, rt->pool.in_mem, rt->pool.in_len);
+		if (rc < 0)
+			ory_log(rt, ORY_LOG_INFO, "%s: copies its input (pool not mapped: %s)",
+				d->desc.name, ory_strerror(rc));
+	}
 	attach_apps(d);
 	/* release: `apps` is complete before create reads it */
 	atomic_fetch_add_explicit(&rt->begun, 1, memory_order_release);

@@ -307,6 +307,12 @@ static uint64_t fault_expected_ns(void *dev, size_t bytes)
 	return f->inner_ops->expected_ns ? f->inner_ops->expected_ns(f->inner, bytes) : 0;
 }
 
+static int fault_map_input(void *dev, void *base, size_t len)
+{
+	struct fault_dev *f = dev;
+	return f->inner_ops->map_input ? f->inner_ops->map_input(f->inner, base, len) : 0;
+}
+
 const struct ory_device_ops ory_fault_device_ops = {
 	.kind = "fault",
 	.priority = -1, /* never picked by "all" */
@@ -322,4 +328,5 @@ const struct ory_device_ops ory_fault_device_ops = {
 	.reap = fault_reap,
 	.abort = fault_abort,
 	.expected_ns = fault_expected_ns,
+	.map_input = fault_map_input,
 };

@@ -3,8 +3,8 @@
  * gzip_engine.c - one compression engine of the Vitis gzip_hbm design (an xilLz77Compress CU
  * and its xilHuffmanKernel CU) as one Octoray device.
  *
- * Per chunk (at most max_chunk bytes = up to 8 deflate blocks of 1 MiB): copy the input into
- * the input BO, write each block's raw size, sync both to the card, run lz77, then huffman, sync
+ * Per chunk (at most max_chunk bytes = up to 8 deflate blocks of 1 MiB): find the input's BO
+ * (below), write each block's raw size, sync both to the card, run lz77, then huffman, sync
  * the per-block compressed sizes back, and gather each block's bytes from offset b * 1 MiB of
  * the output BO. The card's blocks are byte-aligned and never final, so they append to the
  * stream like the CPU kernel's chunks do. The CRC is the host's (the design computes none).
@@ -14,11 +14,13 @@
  * host code double-buffers the same way). lz77 must finish before huffman starts, and the
  * XRT C API has no in-order queue, so huffman is started in reap, after lz77's wait.
  *
- * The input is copied, not mapped zero-copy with xrtBOAllocUserPtr: c->in sits at arbitrary
- * addresses for in-memory jobs (ory_gzip_buf reads the caller's buffer in place), device.h
- * does not promise that a chunk buffer outlives the chunk, and a userptr BO pins pages on
- * every registration. A 1 MiB memcpy costs tens of microseconds next to the PCIe transfer that
- * the sync does either way.
+ * Input the runtime read lies in its pool, which lives as long as the engine (map_input): one
+ * user-pointer BO over the pool, registered (and on a card pinned) once, and a sub-buffer view
+ * of it per chunk address, made the first time that address comes (a pool has few), are what
+ * lz77 reads, so the sync DMAs straight from the pool. Input anywhere else (ory_gzip_buf reads
+ * the caller's buffer in place; CPU-only files are mapped) is copied into the slot's own input
+ * BO, as every chunk was before: its address is new each time, and pinning a caller's pages
+ * per chunk would cost more than the copy.
  *
  * On the noop shim the kernels do nothing; a software twin of each (model_gzip.c) then runs on
  * the same buffers, addressed through the same argument wiring, so a wiring mistake shows.
@@ -41,10 +43,14 @@ static const enum gz_buf lz77_wiring[6] = {GZ_IN, GZ_LZ, GZ_SIZES, GZ_BLOCKS, GZ
 static const enum gz_buf huff_wiring[6] = {GZ_LZ, GZ_LTREE, GZ_DTREE, GZ_OUT, GZ_SIZES, GZ_BLOCKS};
 #define ARG_BLOCK_KB   6
 #define ARG_INPUT_SIZE 7
+#define GZ_MAX_VIEWS   256 /* chunk addresses in the pool; a pool has one per buffer */
 
 struct gz_slot {
 	xrtBufferHandle bo[GZ_NBUF];
 	uint8_t *map[GZ_NBUF]; /* NULL for device-only buffers */
+	xrtBufferHandle in_bo; /* lz77's input now: bo[GZ_IN] or a view of the pool */
+	const uint8_t *in;     /* its bytes, for the noop model */
+	size_t in_cap;
 	xrtRunHandle lz, hf;
 	struct ory_chunk *c;
 	unsigned nblocks;
@@ -64,6 +70,16 @@ struct gz_engine {
 	struct gz_model *model; /* noop only */
 	struct gz_verifier *ver;
 	uint64_t stored; /* chunks with blocks the card could not shrink */
+	/* The runtime's pool (map_input) and views of it, one per chunk address seen. */
+	xrtBufferHandle pool_bo;
+	const uint8_t *pool;
+	size_t pool_len;
+	struct gz_view {
+		size_t off;
+		xrtBufferHandle bo;
+	} view[GZ_MAX_VIEWS];
+	unsigned nviews;
+	uint64_t in_place, copied;
 };
 
 static unsigned gz_units(const struct xrt_cfg *cfg)
@@ -153,6 +169,9 @@ static int open_slot(struct xrt_dev *d, struct gz_engine *g, struct gz_slot *s)
 		if (!dev_only && !(s->map[b] = xrtBOMap(s->bo[b])))
 			return -EIO;
 	}
+	s->in_bo = s->bo[GZ_IN];
+	s->in = s->map[GZ_IN];
+	s->in_cap = g->len[GZ_IN];
 	s->lz = xrtRunOpen(g->lz);
 	s->hf = xrtRunOpen(g->hf);
 	if (!s->lz || !s->hf)
@@ -184,6 +203,10 @@ static void gz_close(struct xrt_dev *d)
 			if (s->bo[b])
 				xrtBOFree(s->bo[b]);
 	}
+	for (unsigned i = 0; i < g->nviews; i++)
+		xrtBOFree(g->view[i].bo);
+	if (g->pool_bo)
+		xrtBOFree(g->pool_bo);
 	if (g->hf)
 		xrtKernelClose(g->hf);
 	if (g->lz)
@@ -287,9 +310,46 @@ static int gz_attach(struct xrt_dev *d, const struct ory_app *app, size_t chunk_
 	return 0;
 }
 
+static int gz_map_input(struct xrt_dev *d, void *base, size_t len)
+{
+	struct gz_engine *g = d->priv;
+	g->pool_bo = xrtBOAllocUserPtr(xrt_card_handle(d->card), base, len, XRT_BO_FLAGS_NONE,
+				       (xrtMemoryGroup)g->group[GZ_IN]);
+	if (!g->pool_bo)
+		return -ENOMEM;
+	g->pool = base;
+	g->pool_len = len;
+	return 0;
+}
+
+/* The BO that holds c->in for lz77: a view of the pool when c->in lies in it (made the first
+ * time), else NULL (copy). Views start on a page, as a card's DMA wants. */
+static xrtBufferHandle pool_view(struct gz_engine *g, const struct ory_chunk *c, size_t *cap)
+{
+	if (!g->pool_bo || c->in < g->pool || c->in >= g->pool + g->pool_len)
+		return NULL;
+	size_t off = (size_t)(c->in - g->pool);
+	*cap = ORY_MIN(g->len[GZ_IN], g->pool_len - off);
+	if (off % 4096 || c->in_len > *cap)
+		return NULL;
+	for (unsigned i = 0; i < g->nviews; i++)
+		if (g->view[i].off == off)
+			return g->view[i].bo;
+	if (g->nviews == GZ_MAX_VIEWS)
+		return NULL;
+	xrtBufferHandle bo = xrtBOSubAlloc(g->pool_bo, *cap, off);
+	if (bo)
+		g->view[g->nviews++] = (struct gz_view){ off, bo };
+	return bo;
+}
+
 static void gz_detach(struct xrt_dev *d)
 {
 	struct gz_engine *g = d->priv;
+	if (g->in_place || g->copied)
+		xrt_log(d->t, ORY_LOG_INFO, "%s: input of %llu chunks sent from the pool, %llu copied",
+			d->desc->name, (unsigned long long)g->in_place,
+			(unsigned long long)g->copied);
 	if (g->stored)
 		xrt_log(d->t, ORY_LOG_INFO,
 			"%s: %llu chunks had blocks the card could not compress; those were stored",
@@ -313,11 +373,27 @@ static int gz_submit(struct xrt_dev *d, struct ory_chunk *c)
 	uint32_t *blocks = (uint32_t *)s->map[GZ_BLOCKS];
 	for (unsigned b = 0; b < nblocks; b++)
 		blocks[b] = (uint32_t)ORY_MIN(g->stride, c->in_len - b * g->stride);
-	memcpy(s->map[GZ_IN], c->in, c->in_len);
+	size_t cap = 0;
+	xrtBufferHandle in_bo = pool_view(g, c, &cap);
+	if (in_bo) {
+		g->in_place++;
+	} else {
+		memcpy(s->map[GZ_IN], c->in, c->in_len);
+		in_bo = s->bo[GZ_IN];
+		cap = g->len[GZ_IN];
+		g->copied++;
+	}
+	int rc = 0;
+	if (in_bo != s->in_bo && xrtRunSetArg(s->lz, 0, in_bo)) /* lz77_wiring[0] */
+		rc = -EIO;
+	s->in_bo = in_bo;
+	s->in = in_bo == s->bo[GZ_IN] ? s->map[GZ_IN] : c->in;
+	s->in_cap = cap;
 	/* Zero sizes: a kernel that wrote nothing then shows as empty blocks, not stale ones. */
 	memset(s->map[GZ_SIZES], 0, nblocks * sizeof(uint32_t));
 	size_t nsz = nblocks * sizeof(uint32_t);
-	int rc = sync_to(s->bo[GZ_IN], c->in_len);
+	if (!rc)
+		rc = sync_to(in_bo, c->in_len);
 	if (!rc)
 		rc = sync_to(s->bo[GZ_BLOCKS], nsz);
 	if (!rc)
@@ -352,8 +428,9 @@ static void call_of(const struct gz_engine *g, const struct gz_slot *s, const en
 {
 	memset(k, 0, sizeof(*k));
 	for (int a = 0; a < 6; a++) {
-		k->arg[a] = s->map[wiring[a]];
-		k->len[a] = g->len[wiring[a]];
+		bool in = wiring[a] == GZ_IN;
+		k->arg[a] = in ? (uint8_t *)s->in : s->map[wiring[a]];
+		k->len[a] = in ? s->in_cap : g->len[wiring[a]];
 	}
 	k->u32[ARG_BLOCK_KB] = block_kb;
 	k->u32[ARG_INPUT_SIZE] = in_len;
@@ -443,4 +520,5 @@ const struct xrt_app xrt_gzip_app = {
 	.detach = gz_detach,
 	.submit = gz_submit,
 	.reap = gz_reap,
+	.map_input = gz_map_input,
 };

@@ -194,6 +194,12 @@ static struct ory_chunk *xrt_reap(void *dev)
 	return d->app->reap(d);
 }
 
+static int xrt_map_input(void *dev, void *base, size_t len)
+{
+	struct xrt_dev *d = dev;
+	return d->app->map_input ? d->app->map_input(d, base, len) : 0;
+}
+
 const struct ory_device_ops xrt_device_ops = {
 	.kind = "xrt",
 	.priority = 10,
@@ -205,4 +211,5 @@ const struct ory_device_ops xrt_device_ops = {
 	.detach = xrt_detach,
 	.submit = xrt_submit,
 	.reap = xrt_reap,
+	.map_input = xrt_map_input,
 };

@@ -178,6 +178,7 @@ struct xrt_app {
 	void (*detach)(struct xrt_dev *d);
 	int (*submit)(struct xrt_dev *d, struct ory_chunk *c);
 	struct ory_chunk *(*reap)(struct xrt_dev *d);
+	int (*map_input)(struct xrt_dev *d, void *base, size_t len); /* optional */
 };
 
 extern const struct xrt_app xrt_gzip_app;

@@ -154,6 +154,12 @@ struct ory_device_ops {
 	/* Optional. Modelled time for a chunk of `bytes` (ns), which sizes the watchdog before
 	 * the device has any history. */
 	uint64_t (*expected_ns)(void *dev, size_t bytes);
+	/* Optional. Where chunks' input lies when the runtime read it (files, pipes, streams):
+	 * base[0..len), page-aligned, unmoved until close. A card may register it once (XRT: one
+	 * user-pointer buffer) and then transfer a chunk whose c->in lies in it without copying
+	 * it first; input elsewhere (a caller's buffer, a mapped file) it copies as before. Called
+	 * on the worker thread before attach. An error is logged and only means copies. */
+	int (*map_input)(void *dev, void *base, size_t len);
 };
 
 #ifdef __cplusplus
