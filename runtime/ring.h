@@ -107,6 +107,21 @@ static inline void ory_ring_put(struct ory_ring *r, void *p)
 		sched_yield();
 }
 
+#ifdef ORY_TEST_STALL_POPS
+#include <unistd.h>
+/* Test builds (-DORY_TEST_STALL_POPS=ON, the TSan build of scripts/test): every 31st pop of a
+ * thread sleeps 5 ms between claiming its cell and freeing it, the window described at the
+ * top, long enough for the other threads to lap a dispatch ring: with the pushes that used to
+ * ignore a failure, requests/eight_threads_... then hung in each of two runs (without stalls:
+ * once in hundreds). It doubles the TSan run (40 to 90 s). */
+static inline void ory_ring_test_stall(void)
+{
+	static _Thread_local unsigned pops;
+	if (++pops % 31 == 0)
+		usleep(5000);
+}
+#endif
+
 /* Pop one pointer, or NULL if the ring is empty. Any thread. */
 static inline void *ory_ring_pop(struct ory_ring *r)
 {
@@ -129,6 +144,9 @@ static inline void *ory_ring_pop(struct ory_ring *r)
 			pos = atomic_load_explicit(&r->tail, memory_order_relaxed);
 		}
 	}
+#ifdef ORY_TEST_STALL_POPS
+	ory_ring_test_stall();
+#endif
 	void *p = c->data;
 	/* release: our read of `data` happens before a producer reuses the cell one lap later. */
 	atomic_store_explicit(&c->seq, pos + r->mask + 1, memory_order_release);
