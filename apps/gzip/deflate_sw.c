@@ -25,7 +25,7 @@
 
 /* Per thread; serves any level, each level's buffers made the first time it is asked for. */
 struct deflate_sw {
-	struct isal_zstream zs;
+	struct isal_zstream *zs; /* placed by isal_stream.c */
 	uint8_t *level_buf[ISAL_DEF_MAX_LEVEL + 1];
 	struct libdeflate_compressor *ldc[10];
 };
@@ -39,6 +39,7 @@ static void sw_close(void *state)
 	struct deflate_sw *s = state;
 	if (!s)
 		return;
+	gzip_isal_stream_free(s->zs);
 	for (unsigned i = 0; i < ORY_ARRAY_LEN(s->level_buf); i++)
 		free(s->level_buf[i]);
 	for (unsigned i = 0; i < ORY_ARRAY_LEN(s->ldc); i++)
@@ -52,7 +53,10 @@ static int sw_open(void **state)
 	struct deflate_sw *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	isal_deflate_init(&s->zs);
+	if (!(s->zs = gzip_isal_stream_new())) {
+		free(s);
+		return -ENOMEM;
+	}
 	*state = s;
 	return 0;
 }
@@ -60,7 +64,7 @@ static int sw_open(void **state)
 /* ISA-L: stateful deflate of one chunk ending in a sync flush. Returns bytes, 0 if over cap. */
 static long isal_chunk(struct deflate_sw *s, const struct ory_chunk *c, int level, size_t cap)
 {
-	struct isal_zstream *zs = &s->zs;
+	struct isal_zstream *zs = s->zs;
 	if (!s->level_buf[level] && !(s->level_buf[level] = malloc(isal_level_buf[level])))
 		return -ENOMEM;
 

@@ -54,6 +54,12 @@ size_t gzip_rsync_cut(const uint8_t *p, size_t n);
  * was, carried from segment to segment (-GZIP_SEG_GAP at the chunk's start). */
 size_t gzip_rsync_segment(const uint8_t *p, size_t n, size_t start, int64_t *last_hit);
 
+/* isal_stream.c: an initialised ISA-L deflate stream, placed where ISA-L's output does not
+ * depend on its address (see there); NULL on ENOMEM. */
+struct isal_zstream;
+struct isal_zstream *gzip_isal_stream_new(void);
+void gzip_isal_stream_free(struct isal_zstream *zs);
+
 /* deflate_scan.c: the final block of raw deflate in[0..in_len) starts at bit *final_start
  * and ends before bit *end (bit i is bit i % 8 of byte i / 8). 0, or -EIO unless the stream
  * is valid deflate, without a dictionary, of exactly out_len bytes, ending within in_len. */
