@@ -121,6 +121,16 @@ static bool past_end(const struct bits *b)
 	return bit_pos(b) > (uint64_t)(b->end - b->start) * 8;
 }
 
+/* The low 15 bits of x in reverse order. */
+static inline unsigned reverse15(unsigned x)
+{
+	x = (x & 0x5555) << 1 | (x >> 1 & 0x5555);
+	x = (x & 0x3333) << 2 | (x >> 2 & 0x3333);
+	x = (x & 0x0f0f) << 4 | (x >> 4 & 0x0f0f);
+	x = (x & 0x00ff) << 8 | (x >> 8 & 0x00ff);
+	return x >> 1;
+}
+
 /* Build h from n code lengths. Over-subscribed codes fail, and so do incomplete ones unless
  * `partial` allows a code of one symbol or none (as inflate: a distance code may be that small;
  * the code-length code may not). */
@@ -157,9 +167,7 @@ static int huff_build(struct huff *h, enum code_kind kind, const uint8_t *len, u
 	unsigned code = 0, i = 0;
 	for (unsigned l = 1; l <= bits; l++, code <<= 1) {
 		for (unsigned k = 0; k < h->count[l]; k++, code++, i++) {
-			unsigned rev = 0;
-			for (unsigned j = 0; j < l; j++)
-				rev |= (code >> j & 1) << (l - 1 - j);
+			unsigned rev = reverse15(code) >> (MAX_CODE_BITS - l);
 			uint32_t e = entry(kind, h->sym[i]) | l;
 			for (unsigned at = rev; at < 1u << bits; at += 1u << l)
 				h->fast[at] = e;
