@@ -12,7 +12,8 @@
  * --rsyncable's segments), and their bytes must not depend on which thread ran them. So every
  * stream starts a 64 KiB window whose bucket is 0: the same bucket, the same output, wherever
  * it runs. Without SSE4.2, ISA-L's C body hashes the data; where no window can be reserved (a
- * small RLIMIT_AS) the stream goes anywhere, and the output is valid as before.
+ * small RLIMIT_AS) the stream goes anywhere, and the output is valid as before. docs/upstream.md
+ * has the report for ISA-L.
  */
 #include <stdint.h>
 #include <sys/mman.h>
