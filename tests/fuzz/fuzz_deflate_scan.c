@@ -11,6 +11,7 @@
 
 #include "apps/gzip/gzip_internal.h"
 #include "fuzz.h"
+#include "tests/zlib_walk.h"
 
 #define MAX_OUT (1u << 20)
 
@@ -24,43 +25,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* zlib's walk into cap bytes: 0 with the final block's bits and *total, or -EIO. */
-static int zlib_walk(const uint8_t *in, size_t n, size_t cap, uint64_t *start, uint64_t *end,
-		     uint64_t *total)
-{
-	z_stream z = { 0 };
-	FZ_CHECK(inflateInit2(&z, -15) == Z_OK, "inflateInit2");
-	z.next_in = (uint8_t *)in;
-	z.avail_in = (uInt)n;
-	z.next_out = scratch;
-	z.avail_out = (uInt)cap;
-	int rc = -EIO;
-	uint64_t last = 0;
-	for (;;) {
-		if (inflate(&z, Z_BLOCK) != Z_OK)
-			break;
-		if (z.data_type & 128) {
-			uint64_t pos = (uint64_t)(z.next_in - in) * 8 - (uint64_t)(z.data_type & 7);
-			if (z.data_type & 64) {
-				*start = last;
-				*end = pos;
-				*total = z.total_out;
-				rc = 0;
-				break;
-			}
-			last = pos;
-		} else if (z.avail_in == 0) {
-			break;
-		}
-	}
-	inflateEnd(&z);
-	return rc;
-}
-
 static void compare(const uint8_t *in, size_t n, uint64_t out_len, const char *what)
 {
 	uint64_t zs = 0, ze = 0, total = 0, ss = 0, se = 0;
-	int zrc = zlib_walk(in, n, (size_t)out_len, &zs, &ze, &total);
+	int zrc = zlib_walk(in, n, scratch, (size_t)out_len, &zs, &ze, &total);
 	if (zrc == 0 && total != out_len)
 		zrc = -EIO;
 	int src = deflate_scan(in, n, out_len, &ss, &se);
@@ -77,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 		return 0;
 	/* The bytes as a stream: the length zlib finds (if it finds one), then one more. */
 	uint64_t s, e, total;
-	if (zlib_walk(d + 1, n - 1, MAX_OUT - 1, &s, &e, &total) == 0) {
+	if (zlib_walk(d + 1, n - 1, scratch, MAX_OUT - 1, &s, &e, &total) == 0) {
 		compare(d + 1, n - 1, total, "as deflate");
 		compare(d + 1, n - 1, total + 1, "as deflate, one byte more");
 	} else {
