@@ -194,14 +194,20 @@ static uint32_t decode_slow(const struct huff *h, uint64_t buf)
 	return E_BAD;
 }
 
-/* The next code's entry, its bits taken; needs MAX_CODE_BITS bits in b. */
-static inline uint32_t decode(const struct huff *h, struct bits *b)
+/* The code whose table entry e was looked up (a longer code's, 0, found the slow way), its
+ * bits taken; needs MAX_CODE_BITS bits in b. */
+static inline uint32_t decode_from(const struct huff *h, struct bits *b, uint32_t e)
 {
-	uint32_t e = h->fast[b->buf & ((1u << h->bits) - 1)];
 	if (!(e & 15))
 		e = decode_slow(h, b->buf);
 	take(b, e & 15);
 	return e;
+}
+
+/* The next code's entry, its bits taken. */
+static inline uint32_t decode(const struct huff *h, struct bits *b)
+{
+	return decode_from(h, b, h->fast[b->buf & ((1u << h->bits) - 1)]);
 }
 
 /* One Huffman-coded block's codes, up to its end-of-block code; *out counts its bytes. A
@@ -235,9 +241,7 @@ static int scan_codes(struct bits *bp, const struct huff *lit, const struct huff
 			}
 			fill(b); /* the bits of e stay where they are */
 		}
-		if (!(e & 15))
-			e = decode_slow(lit, b->buf);
-		take(b, e & 15);
+		e = decode_from(lit, b, e);
 		if (e & (E_LIT | E_END | E_BAD)) {
 			if (e & E_LIT) {
 				o++;
