@@ -108,7 +108,6 @@ static inline void ory_ring_put(struct ory_ring *r, void *p)
 }
 
 #ifdef ORY_TEST_STALL_POPS
-#include <unistd.h>
 /* Test builds (-DORY_TEST_STALL_POPS=ON, the TSan build of scripts/test): every 31st pop of a
  * thread sleeps 5 ms between claiming its cell and freeing it, the window described at the
  * top, long enough for the other threads to lap a dispatch ring: with the pushes that used to

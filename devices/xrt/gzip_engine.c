@@ -374,12 +374,14 @@ static int gz_submit(struct xrt_dev *d, struct ory_chunk *c)
 	for (unsigned b = 0; b < nblocks; b++)
 		blocks[b] = (uint32_t)ORY_MIN(g->stride, c->in_len - b * g->stride);
 	size_t cap = 0;
+	const uint8_t *in = c->in;
 	xrtBufferHandle in_bo = pool_view(g, c, &cap);
 	if (in_bo) {
 		g->in_place++;
 	} else {
 		memcpy(s->map[GZ_IN], c->in, c->in_len);
 		in_bo = s->bo[GZ_IN];
+		in = s->map[GZ_IN];
 		cap = g->len[GZ_IN];
 		g->copied++;
 	}
@@ -387,7 +389,7 @@ static int gz_submit(struct xrt_dev *d, struct ory_chunk *c)
 	if (in_bo != s->in_bo && xrtRunSetArg(s->lz, 0, in_bo)) /* lz77_wiring[0] */
 		rc = -EIO;
 	s->in_bo = in_bo;
-	s->in = in_bo == s->bo[GZ_IN] ? s->map[GZ_IN] : c->in;
+	s->in = in;
 	s->in_cap = cap;
 	/* Zero sizes: a kernel that wrote nothing then shows as empty blocks, not stale ones. */
 	memset(s->map[GZ_SIZES], 0, nblocks * sizeof(uint32_t));
