@@ -9,7 +9,8 @@
  * streams. So a libdeflate stream is made non-final the way zlib's examples/gzappend.c does it:
  * the final block is found (deflate_scan.c), its BFINAL bit cleared, and an empty stored block
  * byte-aligns the end (a sync-flush marker). The scan also proves the data decodes to its full
- * length.
+ * length. A chunk that ends its request's stream (gzip_chunk_ends) keeps libdeflate's stream
+ * as it is: a request smaller than a chunk costs what libdeflate alone costs.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -90,16 +91,20 @@ static long isal_chunk(struct deflate_sw *s, const struct ory_chunk *c, int leve
 	return (long)zs->total_out;
 }
 
-/* libdeflate, then make its stream non-final and byte-aligned (see top). Returns bytes, 0 if
- * over cap, or -EIO if the stream does not scan (a libdeflate bug we refuse to pass on). */
-static long libdeflate_chunk(struct deflate_sw *s, const struct ory_chunk *c, int level, size_t cap)
+/* libdeflate, then make its stream non-final and byte-aligned (see top) unless it ends the
+ * request's stream (ends). Returns bytes, 0 if over cap, or -EIO if the stream does not scan
+ * (a libdeflate bug we refuse to pass on). */
+static long libdeflate_chunk(struct deflate_sw *s, const struct ory_chunk *c, int level, size_t cap,
+			     bool ends)
 {
 	if (!s->ldc[level] && !(s->ldc[level] = libdeflate_alloc_compressor(level)))
 		return -ENOMEM;
 	uint8_t *out = c->out;
-	size_t n = libdeflate_deflate_compress(s->ldc[level], c->in, c->in_len, out, cap - 5);
-	if (n == 0)
-		return 0;
+	/* the stored block after it needs 5 bytes, unless it ends the stream */
+	size_t n = libdeflate_deflate_compress(s->ldc[level], c->in, c->in_len, out,
+					       ends ? cap : cap - 5);
+	if (n == 0 || ends)
+		return (long)n;
 	uint64_t last_start, end;
 	if (deflate_scan(out, n, c->in_len, &last_start, &end))
 		return -EIO;
@@ -129,7 +134,7 @@ static long rsync_chunk(struct deflate_sw *s, const struct ory_chunk *c, int lev
 		if (used + len + 5 > cap) /* GZIP_SEG_MAX keeps a stored segment at one block */
 			return 0;
 		struct ory_chunk seg = { .in = c->in + off, .in_len = len, .out = c->out + used };
-		long n = level > ISAL_DEF_MAX_LEVEL ? libdeflate_chunk(s, &seg, level, len + 4)
+		long n = level > ISAL_DEF_MAX_LEVEL ? libdeflate_chunk(s, &seg, level, len + 4, false)
 						    : isal_chunk(s, &seg, level, len + 4);
 		if (n < 0)
 			return n;
@@ -149,14 +154,18 @@ static int sw_run(void *state, struct ory_chunk *c)
 	if (cap > c->out_cap)
 		return -EOVERFLOW;
 	/* Keep the stored fallback's room: compressors work in cap - 8. */
+	bool ends = gzip_chunk_ends(c); /* libdeflate's levels only (gzip.c) */
 	long n = p->rsync			 ? rsync_chunk(s, c, p->level, cap - 8)
-		 : p->level > ISAL_DEF_MAX_LEVEL ? libdeflate_chunk(s, c, p->level, cap - 8)
+		 : p->level > ISAL_DEF_MAX_LEVEL ? libdeflate_chunk(s, c, p->level, cap - 8, ends)
 						 : isal_chunk(s, c, p->level, cap - 8);
 	if (n < 0)
 		return (int)n;
-	if (n == 0) /* incompressible (or over the bound): stored blocks, still deterministic */
-		n = (long)gzip_store(c->in, c->in_len, c->out);
-	c->out_len = (size_t)n;
+	if (n > 0) {
+		c->out_len = (size_t)n;
+	} else { /* incompressible (or over the bound): stored blocks, still deterministic */
+		c->out_len = gzip_store(c->in, c->in_len, c->out);
+		gzip_chunk_end(c);
+	}
 	c->check = crc32_gzip_refl(0, c->in, c->in_len);
 	return 0;
 }

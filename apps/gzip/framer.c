@@ -33,6 +33,7 @@ struct ory_gzip_framer {
 	enum ory_framing framing;
 	int level;
 	bool unterminated;
+	bool ended;             /* the data ends in the final block (gzip_framer_ended) */
 	bool indexed;           /* an index is written (here or at the end) */
 	uint32_t reserved;      /* entries the header has room for (0: the index goes at the end) */
 	size_t chunk_size;
@@ -159,6 +160,11 @@ void gzip_framer_one_chunk(struct ory_gzip_framer *f)
 	f->reserved = 0;
 }
 
+void gzip_framer_ended(struct ory_gzip_framer *f)
+{
+	f->ended = true;
+}
+
 const uint8_t *gzip_framer_header(const struct ory_gzip_framer *f, size_t *len)
 {
 	*len = f->header_len;
@@ -243,15 +249,15 @@ const uint8_t *gzip_framer_finish(struct ory_gzip_framer *f, size_t *len, const 
 	if (!f->tail)
 		return NULL;
 	uint8_t *p = f->tail;
+	if (!f->ended && !(f->framing == ORY_FRAMING_RAW && f->unterminated)) {
+		memcpy(p, GZIP_FINAL_BLOCK, GZIP_FINAL_BLOCK_LEN);
+		p += GZIP_FINAL_BLOCK_LEN;
+	}
 	switch (f->framing) {
 	case ORY_FRAMING_ZLIB:
 		p += zlib_trailer(p, f->adler);
 		break;
 	case ORY_FRAMING_RAW:
-		if (!f->unterminated) {
-			memcpy(p, "\x03\x00", GZIP_FINAL_BLOCK_LEN);
-			p += GZIP_FINAL_BLOCK_LEN;
-		}
 		break;
 	default:
 		p += gzip_trailer(p, f->crc, f->total);

@@ -46,6 +46,8 @@ static int frame_committed(struct req *r, const struct ory_chunk *c)
 	}
 	if (gzip_framer_add(f->fr, &ci, c->check2) < 0)
 		return ory_req_fail(r, ORY_ORIGIN_NONE, -ENOMEM, "out of memory");
+	if (gzip_chunk_ends(c))
+		gzip_framer_ended(f->fr);
 	return 0;
 }
 
@@ -168,8 +170,10 @@ int ory_deflate_prepare(struct req *r)
 	o.independent = !primed;
 	struct gzip_frame *f = r->spec.frame;
 	memset(f, 0, sizeof(*f));
+	bool ends = o.level > 3 && !o.rsyncable && !(o.framing == ORY_FRAMING_RAW && o.unterminated);
 	f->p = (struct gzip_params){ .level = o.level, .primed = primed,
-				     .adler = o.framing == ORY_FRAMING_ZLIB, .rsync = o.rsyncable };
+				     .adler = o.framing == ORY_FRAMING_ZLIB, .rsync = o.rsyncable,
+				     .end_below = ends ? chunk : 0 };
 	f->info = r->pub->chunk_info;
 	f->info_cap = r->pub->chunk_info_cap;
 	rc = gzip_framer_new(&o, chunk, input_size(r), output_rewritable(r), &f->fr);

@@ -61,11 +61,9 @@ size_t gzip_header(uint8_t *buf, size_t cap, int level, const char *name, uint32
 
 size_t gzip_trailer(uint8_t *buf, uint32_t crc, uint64_t total)
 {
-	buf[0] = 0x03; /* BFINAL=1, BTYPE=01 (fixed), end-of-block code 0000000 */
-	buf[1] = 0x00;
-	gz_put32(buf + 2, crc);
-	gz_put32(buf + 6, (uint32_t)total); /* ISIZE is the length mod 2^32 */
-	return GZIP_FINAL_BLOCK_LEN + 8;
+	gz_put32(buf, crc);
+	gz_put32(buf + 4, (uint32_t)total); /* ISIZE is the length mod 2^32 */
+	return 8;
 }
 
 size_t zlib_header(uint8_t *buf, int level, const void *dict, size_t dict_len)
@@ -89,11 +87,9 @@ size_t zlib_header(uint8_t *buf, int level, const void *dict, size_t dict_len)
 
 size_t zlib_trailer(uint8_t *buf, uint32_t adler)
 {
-	buf[0] = 0x03;
-	buf[1] = 0x00;
-	buf[2] = (uint8_t)(adler >> 24);
-	buf[3] = (uint8_t)(adler >> 16);
-	buf[4] = (uint8_t)(adler >> 8);
-	buf[5] = (uint8_t)adler;
-	return GZIP_FINAL_BLOCK_LEN + 4;
+	buf[0] = (uint8_t)(adler >> 24);
+	buf[1] = (uint8_t)(adler >> 16);
+	buf[2] = (uint8_t)(adler >> 8);
+	buf[3] = (uint8_t)adler;
+	return 4;
 }

@@ -17,7 +17,22 @@ struct gzip_params {
 	bool primed;    /* chunks carry their dictionary (levels 1-3 unless independent) */
 	bool adler;     /* zlib framing: each chunk's Adler-32 too (the app's post hook) */
 	bool rsync;     /* --rsyncable: the chunk is independent segments (rsync.c) */
+	/* The chunk size when a short first chunk ends the stream (gzip_chunk_ends), else 0. */
+	size_t end_below;
 };
+
+/* A request's first chunk, shorter than a chunk, is its whole input: at levels 4-9, not
+ * --rsyncable, and when the request itself ends the stream (gzip, zlib, raw without
+ * `unterminated`), that chunk's data ends in the final block and the framing adds none. The
+ * software kernel then keeps libdeflate's stream as it is (no scan, 7 bytes less; the bytes of
+ * libdeflate-gzip); a card, which writes non-final blocks, appends the empty final block. The
+ * rule depends on the data alone (a chunk is short only at the end of the input), so every
+ * path gives the same bytes. */
+static inline bool gzip_chunk_ends(const struct ory_chunk *c)
+{
+	const struct gzip_params *p = c->params;
+	return c->seq == 0 && c->in_len < p->end_below;
+}
 
 /* Parameters of one decompression request (chunk->params of ory_inflate_app). */
 struct inflate_params {
@@ -74,6 +89,9 @@ int gzip_framer_new(const struct ory_gzip_opts *o, size_t chunk_size, uint64_t i
 const uint8_t *gzip_framer_header(const struct ory_gzip_framer *f, size_t *len);
 /* The input turned out to be one chunk (before the header was used): no index. */
 void gzip_framer_one_chunk(struct ory_gzip_framer *f);
+/* The data already ends in the final block (gzip_chunk_ends): the end adds none. Internal
+ * framers only: the public one frames pieces that never end. */
+void gzip_framer_ended(struct ory_gzip_framer *f);
 /* The next chunk's results; adler: its Adler-32, for zlib framing. 0 or -ENOMEM. */
 int gzip_framer_add(struct ory_gzip_framer *f, const struct ory_chunk_info *c, uint32_t adler);
 uint32_t gzip_framer_crc(const struct ory_gzip_framer *f);
@@ -195,11 +213,22 @@ size_t gzip_header(uint8_t *buf, size_t cap, int level, const char *name, uint32
 /* RFC 1950 header into buf (2 bytes, + DICTID when dict_len); returns its length. */
 size_t zlib_header(uint8_t *buf, int level, const void *dict, size_t dict_len);
 
-/* Deflate ends with an empty final fixed-Huffman block (03 00): chunks are all non-final, so
- * the end of the stream does not depend on knowing which chunk is last. */
+/* Deflate ends with an empty final fixed-Huffman block (03 00): chunks are non-final (but
+ * gzip_chunk_ends), so the end of the stream does not depend on knowing which chunk is last. */
+#define GZIP_FINAL_BLOCK "\x03\x00"
 #define GZIP_FINAL_BLOCK_LEN 2
+/* Append the final block to a chunk's non-final output when gzip_chunk_ends says so (cards:
+ * the room is in gzip_chunk_bound). */
+static inline void gzip_chunk_end(struct ory_chunk *c)
+{
+	if (gzip_chunk_ends(c)) {
+		memcpy(c->out + c->out_len, GZIP_FINAL_BLOCK, GZIP_FINAL_BLOCK_LEN);
+		c->out_len += GZIP_FINAL_BLOCK_LEN;
+	}
+}
+/* gzip's CRC-32 and ISIZE after the deflate data (8 bytes). */
 size_t gzip_trailer(uint8_t *buf, uint32_t crc, uint64_t total);
-/* The final block and zlib's big-endian Adler-32. */
+/* zlib's big-endian Adler-32 (4 bytes). */
 size_t zlib_trailer(uint8_t *buf, uint32_t adler);
 
 #endif /* ORY_GZIP_INTERNAL_H */

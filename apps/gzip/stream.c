@@ -57,9 +57,11 @@ struct ory_stream {
 	uint8_t tail[ORY_DICT_MAX];
 	size_t tail_len;
 	struct frame_bytes header, trail;
+	bool header_set;       /* header is final: no output before it is (set_header) */
 	struct ory_gzip_framer *fr;
 	bool finished;
 	_Atomic uint32_t completions; /* futex word: bumped by every chunk's completion */
+	uint64_t submitted;    /* buffers handed to the runtime */
 	uint64_t total, out_total, chunks, retries, t0;
 	int error;
 	char errmsg[256];
@@ -151,6 +153,8 @@ static void wait_done(struct ory_stream *s, struct sbuf *b)
 
 static int deliver(struct ory_stream *s, bool all)
 {
+	if (!s->header_set)
+		return s->error;
 	if (put_frame(s, &s->header) < 0)
 		return s->error;
 	while (s->count && !s->error) {
@@ -184,16 +188,36 @@ static void keep_tail(struct ory_stream *s, const uint8_t *data, size_t n)
 	s->tail_len = keep + n;
 }
 
-/* Turn the filling buffer into a request. */
-static int submit(struct ory_stream *s)
+/* Output starts once it is known whether the first chunk is the only one, as ory_gzip_fd
+ * waits for the next read of a pipe: one chunk has no index. A write of more data, a flush or
+ * the finish says. */
+static void set_header(struct ory_stream *s, bool one_chunk)
+{
+	if (s->header_set)
+		return;
+	if (one_chunk)
+		gzip_framer_one_chunk(s->fr);
+	s->header.b = gzip_framer_header(s->fr, &s->header.len);
+	s->header_set = true;
+}
+
+/* Turn the filling buffer into a request; `last`: the stream's last one. */
+static int submit(struct ory_stream *s, bool last)
 {
 	struct sbuf *b = &s->bufs[s->fill];
 	if (b->state != BUF_FILLING || b->len == 0)
 		return 0;
 	bool primed = !s->g.independent && s->g.level <= 3;
+	/* A stream of one short chunk ends in it, as that input does in ory_gzip_fd
+	 * (gzip_chunk_ends): the request is terminated, and the trailer adds no final block. */
+	bool ends = last && s->submitted == 0 && b->len < s->chunk && s->g.level > 3 &&
+		    !(s->g.framing == ORY_FRAMING_RAW && s->g.unterminated);
+	if (ends)
+		gzip_framer_ended(s->fr);
+	s->submitted++;
 	b->g = s->g;
 	b->g.framing = ORY_FRAMING_RAW;
-	b->g.unterminated = true;
+	b->g.unterminated = !ends;
 	b->g.name = NULL;
 	b->g.progress = NULL;
 	b->g.dict = NULL;
@@ -289,7 +313,6 @@ int ory_stream_create(struct ory_runtime *rt, const struct ory_stream_opts *opts
 	rc = gzip_framer_new(&s->g, s->chunk, UINT64_MAX, false, &s->fr);
 	if (rc < 0)
 		goto fail;
-	s->header.b = gzip_framer_header(s->fr, &s->header.len);
 	s->g.dict = NULL;
 	s->g.dict_len = 0;
 	s->g.name = NULL;
@@ -310,6 +333,8 @@ long ory_stream_write(struct ory_stream *s, const void *data, size_t len)
 	const uint8_t *p = data;
 	size_t taken = 0;
 	while (taken < len && !s->error) {
+		if (s->submitted) /* data after the first chunk */
+			set_header(s, false);
 		struct sbuf *b = &s->bufs[s->fill];
 		if (b->state == BUF_INFLIGHT) { /* every buffer busy: the oldest must go first */
 			if (!s->o.out)
@@ -327,7 +352,7 @@ long ory_stream_write(struct ory_stream *s, const void *data, size_t len)
 		b->len += n;
 		taken += n;
 		if (b->len == s->chunk)
-			submit(s);
+			submit(s, false);
 	}
 	if (s->o.out && !s->error)
 		deliver(s, false);
@@ -340,7 +365,9 @@ int ory_stream_flush(struct ory_stream *s)
 {
 	if (!s || s->finished)
 		return -EINVAL;
-	submit(s);
+	submit(s, false);
+	if (s->submitted)
+		set_header(s, false);
 	return s->o.out ? deliver(s, true) : s->error;
 }
 
@@ -356,6 +383,8 @@ long ory_stream_read(struct ory_stream *s, void *buf, size_t cap)
 {
 	if (!s || (!buf && cap) || s->o.out)
 		return -EINVAL;
+	if (!s->header_set)
+		return s->error; /* the first chunk waits to know if it is the only one */
 	uint8_t *dst = buf;
 	size_t got = take_frame(&s->header, dst, cap);
 	while (got < cap && s->count && !s->error) {
@@ -385,7 +414,8 @@ int ory_stream_finish(struct ory_stream *s, struct ory_job_stats *stats)
 {
 	if (!s || s->finished)
 		return -EINVAL;
-	submit(s);
+	submit(s, true);
+	set_header(s, s->submitted <= 1);
 	s->finished = true;
 	int rc = s->o.out ? deliver(s, true) : s->error;
 	/* Pulling, the chunks not read yet still count: they are retired in order, not read. */

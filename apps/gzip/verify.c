@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* verify.c - check a chunk's deflate output before it is committed (--verify): it must inflate
  * (with the chunk's dictionary) to exactly the input, end on a byte boundary without a final
- * block, and carry the input's CRC-32. ISA-L's inflate makes this cheap next to deflate. */
+ * block (or in it, with gzip_chunk_ends), and carry the input's CRC-32. ISA-L's inflate makes this cheap next to deflate. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,9 +66,15 @@ static int v_run(void *state, struct ory_chunk *c)
 	 * HDR with nothing read of it). A chunk cut right after its last Huffman-coded symbol
 	 * inflates to all of its input, yet without that end the next chunk's bits would be read
 	 * as part of its block. */
-	if (st->avail_in || st->read_in_length || st->tmp_in_size || st->bfinal ||
-	    (st->block_state != ISAL_BLOCK_NEW_HDR && st->block_state != ISAL_BLOCK_HDR))
+	if (st->avail_in || st->tmp_in_size)
 		return -EBADMSG;
+	if (gzip_chunk_ends(c)) { /* the final block, and nothing after its last byte */
+		if (st->block_state != ISAL_BLOCK_FINISH || st->read_in_length >= 8)
+			return -EBADMSG;
+	} else if (st->read_in_length || st->bfinal ||
+		   (st->block_state != ISAL_BLOCK_NEW_HDR && st->block_state != ISAL_BLOCK_HDR)) {
+		return -EBADMSG;
+	}
 	if (st->total_out != c->in_len)
 		return -EBADMSG;
 	/* Equal to the input, so the CRC of what we inflated is the input's: take it piece by

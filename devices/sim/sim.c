@@ -309,6 +309,7 @@ static int sim_submit(void *dev, struct ory_chunk *c)
 			done += n;
 		} while (done < c->in_len);
 		c->out_len = out;
+		gzip_chunk_end(c);
 		c->check = crc;
 		c->status = 0;
 	}

@@ -130,6 +130,7 @@ int gz_assemble(struct gz_verifier *v, const struct gz_result *r, struct ory_chu
 	/* The CPU kernel's promise holds for the card too: never more than stored blocks. */
 	if (total > ORY_MIN(gzip_chunk_bound(c->in_len) - 8, c->out_cap)) {
 		c->out_len = gzip_store(c->in, c->in_len, c->out);
+		gzip_chunk_end(c);
 		return 1;
 	}
 	size_t pos = 0;
@@ -143,5 +144,6 @@ int gz_assemble(struct gz_verifier *v, const struct gz_result *r, struct ory_chu
 		}
 	}
 	c->out_len = pos;
+	gzip_chunk_end(c); /* the card's blocks are non-final: the end of a one-chunk request */
 	return store ? 1 : 0;
 }

@@ -214,8 +214,10 @@ struct ory_job_stats {
  * Output is ONE gzip member (RFC 1952): header, then each chunk's deflate data ending on a byte
  * boundary in a non-final block, then an empty final block, CRC-32 and ISIZE (zlib framing,
  * RFC 1950: the same deflate data between a 2-byte header and the Adler-32; raw: the deflate
- * data alone). A chunk's bytes depend only on its input and the device kind that compressed
- * it, so the output is identical for any number of CPU workers (or any number of cards); a
+ * data alone). An input shorter than one chunk, at levels 4-9 and not rsyncable, is instead
+ * libdeflate's own deflate stream, final block included, and no empty block follows (raw
+ * `unterminated` keeps the rule above). A chunk's bytes depend only on its input and the
+ * device kind that compressed it, so the output is identical for any number of CPU workers (or any number of cards); a
  * card's deflate encoder differs from the CPU's, so when cards and CPU workers share a request
  * (or a card's chunk is retried on the CPU) the bytes depend on who ran what, and stay valid
  * with the same content. Levels: 1-3 use ISA-L (levels 1-3), 4-9 use libdeflate at the same
@@ -547,7 +549,8 @@ int ory_cancel(struct ory_runtime *rt, struct ory_request *req);
  * The header, trailer and index of a gzip file whose chunks were compressed by several
  * processes or hosts (octoray-dask): the raw deflate pieces (unterminated, of the same chunks
  * and options) concatenated in order between this header and this trailer give the file
- * ory_gzip_fd writes for the same input. One thread at a time per framer. */
+ * ory_gzip_fd writes for the same input, except an input shorter than one chunk at levels 4-9
+ * (see gzip above: compress that one whole). One thread at a time per framer. */
 struct ory_gzip_framer;
 
 /* A framer for a file of in_len input bytes (UINT64_MAX: not known, the index then goes at the
@@ -570,8 +573,9 @@ void ory_gzip_framer_destroy(struct ory_gzip_framer *f);
  * A stream cuts what is written into chunks, submits each as a request and delivers the
  * compressed bytes in order. Without ory_stream_flush the bytes equal ory_gzip_fd's on the same
  * data and options; a flush ends the current chunk early (all input so far can then be
- * decompressed from the output), which moves later chunk boundaries. One thread at a time may
- * use a stream. */
+ * decompressed from the output), which moves later chunk boundaries. Output starts once more
+ * than one chunk has been written, or at a flush or the finish: as with a pipe, the header
+ * depends on whether the input is one chunk. One thread at a time may use a stream. */
 struct ory_stream;
 
 /* Output callback: called on the thread calling ory_stream_write/flush/finish, in order, with

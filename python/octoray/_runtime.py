@@ -154,22 +154,30 @@ class Runtime:
         return self._lib.ory_gzip_bound(self._rt, in_len)
 
     def deflate(self, fd=None, offset=0, length=None, data=None, level=6, chunk_size=0,
-                independent=True, dictionary=None):
+                independent=True, dictionary=None, member=None):
         """Compress `length` bytes of file descriptor `fd` from `offset` (None: to the end), or
         the bytes of `data`, into raw deflate pieces exactly as one host's gzip job compresses
         those chunks: chunk_size as that job's (0: the runtime's), each chunk ending
         byte-aligned in a non-final block, no final block. With independent=False at levels
         1-3 the first chunk is primed with `dictionary` (the 32 KiB of input before `offset`)
-        and later chunks with the input before them. Returns Pieces."""
+        and later chunks with the input before them. With member=(name, mtime) `data` is instead
+        the whole gzip member one host writes for an input of that name (None: none) and time,
+        and `chunks` is empty. Returns Pieces."""
         g = B.GzipOpts()
         self._lib.ory_gzip_opts_init(_c.byref(g))
         g.level = level
         g.independent = independent
-        g.framing = B.FRAMING_RAW
-        g.unterminated = True
-        g.chunk_size = chunk_size
-        g.index = False
         keep = []
+        g.framing = B.FRAMING_RAW if member is None else B.FRAMING_GZIP
+        g.unterminated = member is None
+        g.chunk_size = chunk_size
+        g.index = member is not None
+        name = b""
+        if member is not None:
+            name = member[0].encode() if isinstance(member[0], str) else (member[0] or b"")
+            g.name = name or None
+            g.mtime = member[1]
+            keep.append(name)
         if dictionary and not independent and level <= 3:
             g.dict, d_keep = _in_address(dictionary)
             g.dict_len = len(dictionary)
@@ -182,12 +190,12 @@ class Runtime:
         infos = (B.ChunkInfo * cap)()
         req.chunk_info = infos
         req.chunk_info_cap = cap
-        out = _Buffer(self.gzip_bound(in_len))
+        out = _Buffer(self.gzip_bound(in_len) + len(name) + 1)
         req.out = out.addr
         req.out_cap = len(out.map)
         req.gzip = _c.pointer(g)
         self._run(req)
-        n = req.chunks
+        n = req.chunks if member is None else 0
         packed = bytes(memoryview(infos).cast("B")[:n * B.CHUNK_INFO_SIZE])
         return Pieces(out.view(req.bytes_out), packed, req.crc32, req.bytes_in, req.retries)
 

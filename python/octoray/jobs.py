@@ -7,7 +7,9 @@ gzip: the client frames, the workers compress. The header, the CRC-32 combined f
 chunk's, ISIZE and the chunk index come from liboctoray's framer (ory_gzip_framer), fed with
 every range's chunk entries in input order; the pieces between are raw deflate, unterminated,
 of exactly the chunks one host cuts (ranges start on chunk boundaries), primed with the 32 KiB
-before each range at levels 1-3 with --primed, as the single host primes every chunk.
+before each range at levels 1-3 with --primed, as the single host primes every chunk. An input
+shorter than one chunk at levels 4-9 is one worker's whole member instead: one host ends it in
+libdeflate's own final block, where framed pieces end in an empty one.
 """
 import os
 import stat
@@ -161,6 +163,11 @@ def _gzip(cl, args, err, path, fd, st, of, out_path):
                                 independent=independent or level > 3, index=True)
     job = dict(path=os.path.abspath(path), size=size, mtime=int(st.st_mtime),
                rt=cl.rtopts, level=level, chunk_size=chunk, independent=independent)
+    # One host ends an input shorter than a chunk in libdeflate's final block at levels 4-9
+    # (no empty block after it), which pieces framed here cannot: one worker writes it whole.
+    whole = level > 3 and 0 < size < chunk
+    if whole:
+        job["member"] = (name, mtime)
     nranges = -(-size // rng)
     ranges = ((i, i * rng, min(rng, size - i * rng)) for i in range(nranges))
     submit = _submitter(cl.client, deflate_range, job, args.scatter, fd,
@@ -174,8 +181,10 @@ def _gzip(cl, args, err, path, fd, st, of, out_path):
     per_worker = {}
     t0 = time.monotonic()
     with of:
-        of.write(framer.header())
-        total = len(framer.header())
+        total = 0
+        if not whole:
+            of.write(framer.header())
+            total = len(framer.header())
         for chunks, data, info in runner:
             of.write(data)
             framer.add(chunks)
@@ -183,11 +192,12 @@ def _gzip(cl, args, err, path, fd, st, of, out_path):
             w = per_worker.setdefault(info["worker"], [0, 0])
             w[0] += 1
             w[1] += info["bytes_in"]
-        tail, head = framer.finish()
-        of.write(tail)
-        total += len(tail)
-        if head:
-            of.pwrite(head, 0)
+        if not whole:
+            tail, head = framer.finish()
+            of.write(tail)
+            total += len(tail)
+            if head:
+                of.pwrite(head, 0)
         of.commit(st)
     secs = time.monotonic() - t0
     framer.close()

@@ -227,7 +227,8 @@ def deflate_range(job, offset, length, payload=None):
     job: dict of path, size, mtime (shared-path), rt (runtime options), level, chunk_size,
     independent.
     payload (--scatter): the bytes, preceded by the 32 KiB of dictionary when job["dict"] says
-    so. Returns (chunk infos, pieces, stats): the packed ory_chunk_info entries, a memoryview
+    so. job["member"] = (name, mtime): the whole gzip member instead (an input of one short
+    chunk). Returns (chunk infos, pieces, stats): the packed ory_chunk_info entries, a memoryview
     of the pieces, and a dict (worker, host, bytes_in, retries)."""
     import octoray
 
@@ -245,14 +246,15 @@ def deflate_range(job, offset, length, payload=None):
                 _raise("failed", "range at %d: got %d bytes, expected %d" % (offset, len(data),
                                                                             length))
             p = rt.deflate(data=data, level=job["level"], chunk_size=job["chunk_size"],
-                           independent=job["independent"], dictionary=dictionary)
+                           independent=job["independent"], dictionary=dictionary,
+                           member=job.get("member"))
         else:
             fd = _open_checked(job)
             if primed:
                 dictionary = _pread_all(fd, min(offset, 32768), offset - min(offset, 32768))
             p = rt.deflate(fd=fd, offset=offset, length=length, level=job["level"],
                            chunk_size=job["chunk_size"], independent=job["independent"],
-                           dictionary=dictionary)
+                           dictionary=dictionary, member=job.get("member"))
         if p.bytes_in != length:
             _raise("changed", "%s: read %d bytes at offset %d, expected %d: the file changed"
                    % (job.get("path", "input"), p.bytes_in, offset, length))

@@ -5,6 +5,7 @@
 #include <criterion/parameterized.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "apps/gzip/gzip_internal.h"
@@ -147,13 +148,13 @@ Test(gzip, header_carries_name_mtime_and_level_hints)
 	cr_expect_eq(h[8], 0);
 }
 
-Test(gzip, trailer_is_the_final_empty_block_then_crc_and_length_mod_2_32)
+Test(gzip, trailer_is_crc_and_length_mod_2_32)
 {
 	uint8_t t[16];
 	size_t n = gzip_trailer(t, 0xdeadbeef, 0x100000005ull);
-	cr_assert_eq(n, 10);
-	uint8_t want[] = { 3, 0, 0xef, 0xbe, 0xad, 0xde, 5, 0, 0, 0 };
-	cr_expect_eq(memcmp(t, want, 10), 0);
+	cr_assert_eq(n, 8);
+	uint8_t want[] = { 0xef, 0xbe, 0xad, 0xde, 5, 0, 0, 0 };
+	cr_expect_eq(memcmp(t, want, 8), 0);
 }
 
 Test(gzip, stored_blocks_are_non_final_and_inflate_to_the_input)
@@ -328,4 +329,90 @@ Test(gzip, the_member_check_these_tests_rely_on_rejects_what_it_should)
 	free(out);
 	free(in);
 	ory_runtime_destroy(rt);
+}
+
+/* One request of `framing` (raw: unterminated or not) into out; returns its length. */
+static size_t framed(struct ory_runtime *rt, const uint8_t *in, size_t len, int level,
+		     enum ory_framing framing, bool unterminated, uint8_t *out, size_t cap)
+{
+	struct ory_gzip_opts o;
+	ory_gzip_opts_init(&o);
+	o.level = level;
+	o.framing = framing;
+	o.unterminated = unterminated;
+	o.mtime = 1234567890;
+	size_t n;
+	cr_assert_eq(ory_gzip_buf(rt, in, len, out, cap, &n, &o, NULL), 0, "%s",
+		     ory_runtime_errmsg(rt));
+	return n;
+}
+
+/* gzip_chunk_ends: an input shorter than a chunk, at levels 4-9, is libdeflate's own stream
+ * between the framing's header and trailer (gzip, zlib, raw). At levels 1-3, with a full
+ * chunk, or raw unterminated, the data ends in the sync marker as before. */
+Test(gzip, an_input_shorter_than_a_chunk_is_libdeflates_own_stream_at_levels_4_to_9)
+{
+	size_t chunk = 64 * 1024, lens[] = { 1, 1000, 64 * 1024 - 1, 64 * 1024 };
+	struct ory_runtime *rt = tu_runtime("cpu:2", chunk);
+	uint8_t *in = tu_text(chunk, 5);
+	size_t cap = ory_gzip_bound(rt, chunk);
+	uint8_t *out = malloc(cap), *ref = malloc(cap);
+	for (int level = 1; level <= 9; level++) {
+		struct libdeflate_compressor *ld = libdeflate_alloc_compressor(level);
+		for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			size_t len = lens[i], rn = libdeflate_deflate_compress(ld, in, len, ref, cap);
+			bool ends = level >= 4 && len < chunk;
+			/* framing, header and trailer bytes around the data */
+			const struct { enum ory_framing f; bool unterminated; size_t head, tail; } fr[] = {
+				{ ORY_FRAMING_GZIP, false, 10, 8 },
+				{ ORY_FRAMING_ZLIB, false, 2, 4 },
+				{ ORY_FRAMING_RAW, false, 0, 0 },
+				{ ORY_FRAMING_RAW, true, 0, 0 },
+			};
+			for (size_t k = 0; k < 4; k++) {
+				size_t n = framed(rt, in, len, level, fr[k].f, fr[k].unterminated, out, cap);
+				size_t dn = n - fr[k].head - fr[k].tail;
+				const uint8_t *d = out + fr[k].head;
+				if (ends && !fr[k].unterminated) {
+					cr_expect(dn == rn && !memcmp(d, ref, rn),
+						  "level %d, %zu bytes, framing %zu: %zu bytes, not "
+						  "libdeflate's %zu", level, len, k, dn, rn);
+				} else if (len > 1) { /* 1 byte: a stored block, no marker */
+					const char *end = fr[k].unterminated ? "\0\0\xff\xff" :
+									       "\0\0\xff\xff\x03";
+					size_t el = fr[k].unterminated ? 4 : 6;
+					cr_expect(dn > el && !memcmp(d + dn - el, end, el),
+						  "level %d, %zu bytes, framing %zu: no sync marker "
+						  "(and final block) at the end", level, len, k);
+				}
+				if (k == 0)
+					expect_one_member(out, n, in, len);
+			}
+		}
+		libdeflate_free_compressor(ld);
+	}
+	ory_runtime_destroy(rt);
+
+	/* A card (sim: stored blocks, verified) ends the short chunk with 03 00 itself. */
+	struct ory_runtime_opts o;
+	ory_runtime_opts_init(&o);
+	o.devices = "sim:1";
+	o.chunk_size = chunk;
+	o.verify = ORY_VERIFY_ALL;
+	char err[256];
+	cr_assert_eq(ory_runtime_create(&o, &rt, err, sizeof(err)), 0, "%s", err);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t n = framed(rt, in, lens[i], 6, ORY_FRAMING_GZIP, false, out, cap);
+		expect_one_member(out, n, in, lens[i]);
+		cr_expect_eq(n, 10 + gzip_store(in, lens[i], ref) + 2 + 8, "sim, %zu bytes", lens[i]);
+	}
+	struct ory_device_info di = { .struct_size = sizeof(di) };
+	cr_assert_eq(ory_runtime_device_info(rt, 0, &di), 0);
+	cr_expect(!strcmp(di.kind, "sim") && di.chunks == 4 && di.failures == 0,
+		  "%s: %llu chunks, %llu failed: the card's chunks did not all pass", di.kind,
+		  (unsigned long long)di.chunks, (unsigned long long)di.failures);
+	ory_runtime_destroy(rt);
+	free(in);
+	free(out);
+	free(ref);
 }

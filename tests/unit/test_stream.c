@@ -119,28 +119,32 @@ static struct sink stream_all(const uint8_t *in, size_t len, const struct ory_gz
 	return k;
 }
 
+/* Sizes: several chunks; one short chunk (at level 6 it ends in libdeflate's final block,
+ * gzip_chunk_ends); exactly one chunk. */
 Test(stream, without_flushes_the_bytes_equal_gzip_fd_of_a_pipe_for_every_framing_and_level)
 {
-	size_t len = 700 * KiB + 77;
-	uint8_t *in = tu_text(len, 3);
+	size_t lens[] = { 700 * KiB + 77, 1000, 64 * KiB };
+	uint8_t *in = tu_text(lens[0], 3);
 	int levels[] = { 1, 3, 6 };
 	enum ory_framing framings[] = { ORY_FRAMING_GZIP, ORY_FRAMING_ZLIB, ORY_FRAMING_RAW };
-	for (int f = 0; f < 3; f++) {
+	for (int f = 0; f < 3 * 3; f++) {
+		size_t len = lens[f / 3];
 		for (int l = 0; l < 3; l++) {
 			struct ory_gzip_opts g;
 			ory_gzip_opts_init(&g);
 			g.level = levels[l];
-			g.framing = framings[f];
-			g.name = f == 0 ? "name.txt" : NULL;
+			g.framing = framings[f % 3];
+			g.name = f % 3 == 0 ? "name.txt" : NULL;
 			g.mtime = 12345;
 			size_t want_len;
 			uint8_t *want = via_fd(in, len, &g, &want_len);
 			struct ory_job_stats st = { .struct_size = sizeof(st) };
 			struct sink k = stream_all(in, len, &g, (unsigned)(f * 3 + l), &st);
-			cr_expect_eq(k.len, want_len, "framing %d level %d", f, levels[l]);
+			cr_expect_eq(k.len, want_len, "framing %d level %d, %zu bytes", f % 3,
+				     levels[l], len);
 			cr_expect(k.len == want_len && !memcmp(k.buf, want, want_len),
-				  "framing %d level %d: stream bytes differ from ory_gzip_fd's", f,
-				  levels[l]);
+				  "framing %d level %d, %zu bytes: stream bytes differ from "
+				  "ory_gzip_fd's", f % 3, levels[l], len);
 			cr_expect_eq(st.bytes_in, len);
 			cr_expect_eq(st.bytes_out, want_len);
 			free(k.buf);
@@ -182,6 +186,35 @@ Test(stream, a_flush_makes_everything_written_so_far_decodable)
 	ory_stream_destroy(s);
 	free(in);
 	free(k.buf);
+}
+
+/* A flushed chunk cannot end the stream (more may follow): with nothing after it, the
+ * trailer still ends it, though the input was one short chunk. */
+Test(stream, a_short_stream_flushed_then_finished_is_one_member)
+{
+	uint8_t *in = tu_text(5000, 10);
+	for (int level = 1; level <= 9; level += 4) {
+		struct sink k = { .fail_after = -1 };
+		struct ory_gzip_opts g;
+		ory_gzip_opts_init(&g);
+		g.level = level;
+		struct ory_stream_opts so;
+		ory_stream_opts_init(&so);
+		so.gzip = &g;
+		so.out = collect;
+		so.out_arg = &k;
+		struct ory_stream *s;
+		cr_assert_eq(ory_stream_create(rt, &so, &s), 0);
+		cr_assert_eq(ory_stream_write(s, in, 5000), 5000);
+		cr_assert_eq(ory_stream_flush(s), 0);
+		cr_assert_eq(ory_stream_finish(s, NULL), 0);
+		char why[256];
+		cr_expect(tu_gzip_is_member_of(k.buf, k.len, in, 5000, why, sizeof(why)),
+			  "level %d: %s", level, why);
+		ory_stream_destroy(s);
+		free(k.buf);
+	}
+	free(in);
 }
 
 Test(stream, pulling_gives_the_bytes_the_callback_gets)

@@ -168,3 +168,44 @@ Test(verify, output_made_without_the_dictionary_it_claims_is_caught)
 	c.dict_len = 0;
 	cr_expect_eq(verify(), -EBADMSG);
 }
+
+/* gzip_chunk_ends: a request's only, short chunk ends in the final block. Whole, it passes,
+ * from the software kernel (libdeflate's stream as it is) or as a card sends it (non-final
+ * blocks, then 03 00); cut, extended or not final, it fails; and elsewhere a final block
+ * still fails. */
+Test(verify, a_chunk_that_ends_the_stream_passes_whole_and_final_only)
+{
+	for (size_t len = 1; len <= 3000; len += 137) {
+		for (int level = 4; level <= 9; level++) {
+			struct gzip_params p = { .level = level, .end_below = 64 << 10 };
+			void *k;
+			cr_assert_eq(ory_gzip_app.sw->open(&k), 0);
+			c = (struct ory_chunk){ .params = &p, .in = area + DICT, .in_len = len,
+						.out = out, .out_cap = gzip_chunk_bound(len) };
+			cr_assert_eq(ory_gzip_app.sw->run(k, &c), 0);
+			ory_gzip_app.sw->close(k);
+			cr_expect_eq(verify(), 0, "level %d, %zu bytes: honest", level, len);
+			size_t full = c.out_len;
+			for (c.out_len = 1; c.out_len < full; c.out_len++)
+				cr_expect_neq(verify(), 0, "level %d, %zu bytes: cut to %zu passed",
+					      level, len, c.out_len);
+			out[full] = 0;
+			c.out_len = full + 1;
+			cr_expect_neq(verify(), 0, "level %d, %zu bytes: a byte after it", level, len);
+			c.out_len = full;
+			p.end_below = 0; /* the same bytes where the chunk must not end */
+			cr_expect_neq(verify(), 0, "level %d, %zu bytes: final elsewhere", level, len);
+			p.end_below = len; /* ...nor as a full chunk */
+			cr_expect_neq(verify(), 0, "level %d, %zu bytes: final, full", level, len);
+			p.end_below = 64 << 10;
+
+			/* a card's: stored blocks and the final block; without it, not ended */
+			size_t stored = gzip_store(c.in, len, c.out);
+			c.out_len = stored;
+			cr_expect_neq(verify(), 0, "level %d, %zu bytes: not ended", level, len);
+			gzip_chunk_end(&c);
+			cr_expect_eq(c.out_len, stored + 2);
+			cr_expect_eq(verify(), 0, "level %d, %zu bytes: a card's, ended", level, len);
+		}
+	}
+}

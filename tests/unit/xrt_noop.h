@@ -83,19 +83,25 @@ static inline void xrt_rt_make(const char *devices, size_t chunk, unsigned max_t
 		     xrt_logbuf);
 }
 
-/* gzip in[0..len) with xrt_rt at level 1; caller frees. */
-static inline uint8_t *xrt_gzip(const uint8_t *in, size_t len, size_t *out_len,
-				struct ory_job_stats *st)
+/* gzip in[0..len) with xrt_rt at `level`; caller frees. */
+static inline uint8_t *xrt_gzip_level(const uint8_t *in, size_t len, int level, size_t *out_len,
+				      struct ory_job_stats *st)
 {
 	size_t cap = ory_gzip_bound(xrt_rt, len);
 	uint8_t *out = malloc(cap);
 	cr_assert_not_null(out);
 	struct ory_gzip_opts o;
 	ory_gzip_opts_init(&o);
-	o.level = 1;
+	o.level = level;
 	int rc = ory_gzip_buf(xrt_rt, in, len, out, cap, out_len, &o, st);
 	cr_assert_eq(rc, 0, "gzip_buf: %s\nlog:\n%s", ory_runtime_errmsg(xrt_rt), xrt_logbuf);
 	return out;
+}
+
+static inline uint8_t *xrt_gzip(const uint8_t *in, size_t len, size_t *out_len,
+				struct ory_job_stats *st)
+{
+	return xrt_gzip_level(in, len, 1, out_len, st);
 }
 
 /* The documented format: exactly one gzip member holding `want`. */
