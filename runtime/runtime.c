@@ -210,8 +210,8 @@ static void free_apps(struct ory_runtime *rt)
 	}
 }
 
-/* The pool: each device's slots, the reads in flight, and a spare buffer per chunk a watched
- * device can hold (failover.c). */
+/* The pool: each device's slots, the reads in flight, a spare buffer per chunk a watched
+ * device can hold (failover.c), and one for a request whose header waits (service.c). */
 static int make_pool(struct ory_runtime *rt)
 {
 	unsigned inflight = 0;
@@ -225,7 +225,7 @@ static int make_pool(struct ory_runtime *rt)
 			rt->spare += d->inflight_max;
 		}
 	}
-	unsigned count = inflight + rt->opts.read_depth + rt->spare;
+	unsigned count = inflight + rt->opts.read_depth + rt->spare + 1;
 	int rc = make_apps(rt, count);
 	if (rc == 0)
 		rc = ory_pool_create(&rt->pool, rt->topo.topo, rt->nodeset, count, rt->opts.chunk_size,

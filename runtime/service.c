@@ -27,8 +27,10 @@
  * has its input and is simply queued again. A request's chunks are found by sequence number
  * modulo the pool size, which cannot collide: each one in flight holds a pool buffer. Requests
  * waiting for buffers are served round-robin, a buffer at a time, and none may hold more than
- * its share while others wait, so a large job cannot starve small requests. Nothing grows with
- * the input or with the number of requests.
+ * its share while others wait, so a large job cannot starve small requests. One buffer more is
+ * kept for a request whose header waits for its second chunk (a pipe's first chunk was full):
+ * it holds its first chunk until then, and such requests could otherwise hold every buffer and
+ * wait for one another. Nothing grows with the input or with the number of requests.
  */
 #include <errno.h>
 #include <limits.h>
@@ -157,22 +159,42 @@ static int mem_put(struct req *r, const uint8_t *data, size_t len)
 	return 0;
 }
 
+/* The header depends on whether there is more than one chunk: it waits until the input says
+ * (a pipe of exactly one chunk ends only with the next read), so that the bytes never depend
+ * on timing. */
+static bool header_known(const struct req *r)
+{
+	return !r->spec.before_header || r->reader.eof_seq != UINT64_MAX || r->reader.data_end >= 2;
+}
+
+static void header_fix(struct req *r)
+{
+	if (!r->spec.before_header)
+		return;
+	size_t was = r->spec.header_len;
+	r->spec.before_header(r, r->reader.eof_seq);
+	r->spec.before_header = NULL;
+	r->bytes_out = r->bytes_out - was + r->spec.header_len;
+}
+
+/* A memory sink (or none) takes the header once it is known. */
+static int mem_header(struct req *r)
+{
+	header_fix(r);
+	r->header_done = true;
+	return r->sink.mem ? mem_put(r, r->spec.header, r->spec.header_len) : 0;
+}
+
 /* The next piece an fd sink must write: header, committed chunks in order, trailer, and last
  * the header again when the app asks for it (it holds the index). *off: where it goes (-1: a
  * pipe's position). */
 static bool next_piece(struct req *r, const uint8_t **data, size_t *len, int64_t *off)
 {
 	*off = r->out_pos < 0 ? -1 : r->out_pos;
-	if (!r->header_done && r->write_off == 0 && r->spec.before_header) {
-		/* The header depends on whether there is more than one chunk: wait until the input
-		 * says (a pipe of exactly one chunk ends only with the next read), so that the bytes
-		 * never depend on timing. */
-		if (r->reader.eof_seq == UINT64_MAX && r->reader.data_end < 2)
+	if (!r->header_done && r->write_off == 0) {
+		if (!header_known(r))
 			return false;
-		size_t was = r->spec.header_len;
-		r->spec.before_header(r, r->reader.eof_seq);
-		r->spec.before_header = NULL;
-		r->bytes_out = r->bytes_out - was + r->spec.header_len;
+		header_fix(r);
 	}
 	if (!r->header_done) {
 		*data = r->spec.header;
@@ -281,6 +303,13 @@ static void commit(struct req *r)
 		struct ory_chunk_slot *s = r->cells[r->next_commit % rt->pool.count];
 		if (!s || s->c.seq != r->next_commit || !s->committable)
 			break;
+		if (r->sink.fd < 0 && !r->header_done) {
+			int rc = header_known(r) ? mem_header(r) : 0;
+			if (rc < 0)
+				return fail(r, rc);
+			if (!r->header_done)
+				break; /* on_io commits when the input says */
+		}
 		struct ory_chunk *c = &s->c;
 		const uint8_t *data = c->out;
 		size_t len = c->out_len;
@@ -354,7 +383,9 @@ static void check_done(struct req *r)
 			if (!r->header_done || !r->trailer_done || !r->rehead_done)
 				return pump_writes(r);
 		} else if (r->sink.mem && !r->trailer_done) {
-			int rc = mem_put(r, r->tail, r->tail_len);
+			int rc = r->header_done ? 0 : mem_header(r); /* no chunks */
+			if (rc == 0)
+				rc = mem_put(r, r->tail, r->tail_len);
 			if (rc < 0)
 				return fail(r, rc);
 			r->trailer_done = true;
@@ -406,14 +437,8 @@ static void activate(struct ory_runtime *rt, struct req *r)
 	 * advanced reliably between writes. Pipes and sockets have none. */
 	r->out_pos = r->sink.fd >= 0 ? lseek(r->sink.fd, 0, SEEK_CUR) : -1;
 	r->out_start = r->out_pos;
-	if (rc == 0 && r->sink.fd < 0) {
-		if (r->spec.before_header) /* memory, iovec, mapped file: the size is known */
-			r->spec.before_header(r, r->reader.eof_seq);
-		r->bytes_out = r->spec.header_len;
-		r->header_done = true;
-		if (r->sink.mem)
-			rc = mem_put(r, r->spec.header, r->spec.header_len);
-	}
+	if (rc == 0 && r->sink.fd < 0 && header_known(r)) /* the input's size is known */
+		rc = mem_header(r);
 	if (rc < 0 || ory_req_cancelled(r) || atomic_load(&rt->closing))
 		return fail(r, rc < 0 ? rc : -ECANCELED);
 	feed_push(rt, r);
@@ -427,7 +452,7 @@ static bool feed(struct ory_runtime *rt)
 	unsigned waiting = 0;
 	for (struct req *r = rt->feed_head; r; r = r->next_feed)
 		waiting++;
-	unsigned usable = rt->pool.count - rt->spare;
+	unsigned usable = rt->pool.count - rt->spare - 1;
 	unsigned share = waiting > 1 ? ORY_MAX(1u, usable / waiting) : usable;
 	for (unsigned turns = 0; rt->pool.nfree > rt->spare && turns < 2 * waiting + 1; turns++) {
 		struct req *r = feed_pop(rt);
@@ -435,7 +460,10 @@ static bool feed(struct ory_runtime *rt)
 			break;
 		if (abandoned(r) || !ory_reader_wants(r))
 			continue;
-		if (r->held >= share && waiting > 1) {
+		/* The kept buffer, and any share, for a request whose header waits (see top). */
+		bool header_waits = r->reader.next_seq == 1 && !header_known(r);
+		if (!header_waits &&
+		    (rt->pool.nfree <= rt->spare + 1 || (r->held >= share && waiting > 1))) {
 			feed_push(rt, r);
 			continue;
 		}
@@ -507,6 +535,8 @@ static void on_io(void *arg, void *tag, int res)
 	/* A header waiting for the input's length may go out now. */
 	if (r->sink.fd >= 0)
 		return pump_writes(r);
+	if (!r->header_done)
+		return commit(r);
 	check_done(r);
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -208,6 +209,107 @@ Test(framing, an_iovec_input_gives_the_bytes_of_the_flat_buffer)
 	free(in);
 	free(a);
 	free(b);
+}
+
+/* A pipe that a child fills with in[0..len). */
+static int pipe_of(const uint8_t *in, size_t len, pid_t *pid)
+{
+	int p[2];
+	cr_assert_eq(pipe(p), 0);
+	if ((*pid = fork()) == 0) {
+		close(p[0]);
+		_exit(write(p[1], in, len) == (ssize_t)len ? 0 : 1);
+	}
+	close(p[1]);
+	return p[0];
+}
+
+/* A pipe says how long it is only at its end: the header (no index for one chunk) waits for
+ * that also when the output is a buffer, which then holds what a file would. */
+Test(framing, a_pipe_into_a_buffer_gives_the_bytes_of_a_pipe_into_a_file)
+{
+	size_t lens[] = { 0, 1000, CHUNK, CHUNK + 1, 3 * CHUNK }, cap = ory_gzip_bound(rt, 3 * CHUNK);
+	uint8_t *in = tu_text(3 * CHUNK, 12), *a = malloc(cap), *b = malloc(cap);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		pid_t pid;
+		int fd = pipe_of(in, lens[i], &pid), ofd = memfd_create("out", 0);
+		cr_assert_eq(ory_gzip_fd(rt, fd, ofd, NULL, NULL), 0, "%s", ory_runtime_errmsg(rt));
+		close(fd);
+		waitpid(pid, NULL, 0);
+		size_t na = (size_t)pread(ofd, a, cap, 0);
+		close(ofd);
+
+		struct ory_request req;
+		ory_request_init(&req, ORY_OP_DEFLATE);
+		req.in_fd = pipe_of(in, lens[i], &pid);
+		req.out = b;
+		req.out_cap = cap;
+		cr_assert_eq(run(&req), 0, "%s", req.errmsg);
+		close(req.in_fd);
+		waitpid(pid, NULL, 0);
+		cr_expect(req.bytes_out == na && !memcmp(a, b, na),
+			  "%zu bytes: %llu into the buffer, %zu into the file", lens[i],
+			  (unsigned long long)req.bytes_out, na);
+	}
+	free(in);
+	free(a);
+	free(b);
+}
+
+/* A pipe's full first chunk waits for the second before its header can go. Many such requests
+ * at once, more than the pool has buffers, once held every buffer and waited for one another
+ * for ever; one buffer is kept for them now (service.c). */
+Test(framing, more_pipes_at_once_than_the_pool_has_buffers_all_complete)
+{
+	enum { N = 48 };
+	size_t len = 2 * CHUNK + 1, cap = ory_gzip_bound(rt, len);
+	uint8_t *in = tu_text(len, 13), *out = malloc(N * cap), *file = malloc(cap);
+	struct ory_request req[N];
+	pid_t pid[N];
+	struct ory_queue *q;
+	cr_assert_eq(ory_queue_create(rt, &q), 0);
+	int done = 0;
+	struct ory_request *got[N];
+	for (int i = 0; i < N; i++) {
+		ory_request_init(&req[i], ORY_OP_DEFLATE);
+		req[i].in_fd = pipe_of(in, len, &pid[i]);
+		if (i % 2) { /* into a file, or into a buffer */
+			req[i].out_fd = memfd_create("out", 0);
+		} else {
+			req[i].out = out + i * cap;
+			req[i].out_cap = cap;
+		}
+		int rc;
+		while ((rc = ory_submit(rt, q, &req[i])) == -EAGAIN) {
+			int n = ory_queue_poll(q, got, N, 30000);
+			cr_assert_gt(n, 0, "nothing completed in 30 s with %d submitted", i);
+			done += n;
+		}
+		cr_assert_eq(rc, 0, "%s", req[i].errmsg);
+	}
+	while (done < N) {
+		int n = ory_queue_poll(q, got, N, 30000);
+		cr_assert_gt(n, 0, "%d of %d requests stuck for 30 s", N - done, N);
+		done += n;
+	}
+	for (int i = 0; i < N; i++) {
+		cr_expect_eq(req[i].status, 0, "%d: %s", i, req[i].errmsg);
+		const uint8_t *gz = out + i * cap;
+		size_t n = req[i].bytes_out;
+		if (i % 2) {
+			cr_assert_eq(pread(req[i].out_fd, file, cap, 0), (ssize_t)n);
+			gz = file;
+			close(req[i].out_fd);
+		}
+		char why[256];
+		cr_expect(tu_gzip_is_member_of(gz, n, in, len, why, sizeof(why)), "%d: %s", i, why);
+		close(req[i].in_fd);
+		waitpid(pid[i], NULL, 0);
+	}
+	ory_queue_destroy(q);
+	free(in);
+	free(out);
+	free(file);
 }
 
 Test(framing, gunzip_buf_reads_every_framing_and_reports_members_and_garbage)
