@@ -197,6 +197,10 @@ struct ory_job_spec {
 	 * input's end is known by then (UINT64_MAX if not): the app may change header and
 	 * header_len (gzip leaves the index out of a one-chunk file read from a pipe). */
 	void (*before_header)(struct req *r, uint64_t chunks);
+	/* Optional: called once on the service thread before the first chunk leaves for a device,
+	 * with whether it is the whole input; the chunk waits for that as the header does (gzip
+	 * ends such a chunk in the final block). */
+	void (*first_chunk)(struct req *r, bool alone);
 	/* The bytes a finished chunk (its input still readable) contributes to the output, in
 	 * input order. NULL: c->out as it is. Must point into the chunk's buffers (out_area,
 	 * out_cap bytes are the app's to use) or stay valid until the request completes. Returns

@@ -11,7 +11,9 @@
  * order and may be short; a short read is continued at the next offset until the chunk is full
  * or the file ends. The first read that returns 0 fixes the number of chunks. Pipes, sockets
  * and ttys have no offsets: one read at a time, continued until the chunk is full, so chunk
- * boundaries still depend on the chunk size alone.
+ * boundaries still depend on the chunk size alone. When the app must know whether the first
+ * chunk is the whole input (spec.first_chunk), a pipe's full first chunk leaves only once the
+ * next read has said.
  *
  * When the app ends chunks where the content says (spec.boundary: gzip --rsyncable), a chunk is
  * read as a window of chunk_size bytes from where the one before it ended and the app picks
@@ -446,6 +448,11 @@ struct ory_chunk_slot *ory_reader_next(struct req *r)
 	if (!s || s->c.seq != rd->next_out ||
 	    atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_READ)
 		return NULL;
+	if (s->c.seq == 0 && r->spec.first_chunk) {
+		if (!ory_reader_count_known(rd))
+			return NULL; /* a pipe's full first chunk: until the next read says */
+		r->spec.first_chunk(r, rd->eof_seq == 1);
+	}
 	if (rd->fd >= 0 || rd->iov) {
 		/* Priming from the input before, or only the first chunk from a preset dictionary
 		 * (the tail holds it until then). */

@@ -162,6 +162,8 @@ static void run_inline(struct req *r)
 	int rc = 0;
 	if (c.in_len || spec->whole) {
 		void *ks, *vs;
+		if (spec->first_chunk)
+			spec->first_chunk(r, true); /* no more than one chunk runs inline */
 		rc = state_get(aq->kcache, app->sw, &ks);
 		if (rc == 0) {
 			rc = app->sw->run(ks, &c);

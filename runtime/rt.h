@@ -42,6 +42,13 @@ struct ory_reader {
 	size_t carry_len, carry_cap;
 };
 
+/* Whether the reader knows if the input is more than one chunk: its end was seen, or a second
+ * chunk held data. Of a pipe whose first chunk is full, only the next read tells. */
+static inline bool ory_reader_count_known(const struct ory_reader *rd)
+{
+	return rd->eof_seq != UINT64_MAX || rd->data_end >= 2;
+}
+
 /* A request in flight: one record per request, preallocated (max_requests of them). */
 struct req {
 	struct ory_runtime *rt;

@@ -28,9 +28,10 @@
  * modulo the pool size, which cannot collide: each one in flight holds a pool buffer. Requests
  * waiting for buffers are served round-robin, a buffer at a time, and none may hold more than
  * its share while others wait, so a large job cannot starve small requests. One buffer more is
- * kept for a request whose header waits for its second chunk (a pipe's first chunk was full):
- * it holds its first chunk until then, and such requests could otherwise hold every buffer and
- * wait for one another. Nothing grows with the input or with the number of requests.
+ * kept for a request whose first chunk waits for its second (a pipe's first chunk was full: its
+ * header, and gzip's end of that chunk, depend on whether it is the only one): it holds the
+ * first until then, and such requests could otherwise hold every buffer and wait for one
+ * another. Nothing grows with the input or with the number of requests.
  */
 #include <errno.h>
 #include <limits.h>
@@ -164,7 +165,7 @@ static int mem_put(struct req *r, const uint8_t *data, size_t len)
  * on timing. */
 static bool header_known(const struct req *r)
 {
-	return !r->spec.before_header || r->reader.eof_seq != UINT64_MAX || r->reader.data_end >= 2;
+	return !r->spec.before_header || ory_reader_count_known(&r->reader);
 }
 
 static void header_fix(struct req *r)
@@ -461,8 +462,8 @@ static bool feed(struct ory_runtime *rt)
 		if (abandoned(r) || !ory_reader_wants(r))
 			continue;
 		/* The kept buffer, and any share, for a request whose header waits (see top). */
-		bool header_waits = r->reader.next_seq == 1 && !header_known(r);
-		if (!header_waits &&
+		bool first_waits = r->reader.next_seq == 1 && !ory_reader_count_known(&r->reader);
+		if (!first_waits &&
 		    (rt->pool.nfree <= rt->spare + 1 || (r->held >= share && waiting > 1))) {
 			feed_push(rt, r);
 			continue;

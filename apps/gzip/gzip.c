@@ -51,6 +51,12 @@ static int frame_committed(struct req *r, const struct ory_chunk *c)
 	return 0;
 }
 
+static void frame_first_chunk(struct req *r, bool alone)
+{
+	struct gzip_frame *f = r->spec.frame;
+	f->p.first_ends = alone;
+}
+
 static void frame_before_header(struct req *r, uint64_t chunks)
 {
 	struct gzip_frame *f = r->spec.frame;
@@ -172,8 +178,7 @@ int ory_deflate_prepare(struct req *r)
 	memset(f, 0, sizeof(*f));
 	bool ends = o.level > 3 && !o.rsyncable && !(o.framing == ORY_FRAMING_RAW && o.unterminated);
 	f->p = (struct gzip_params){ .level = o.level, .primed = primed,
-				     .adler = o.framing == ORY_FRAMING_ZLIB, .rsync = o.rsyncable,
-				     .end_below = ends ? chunk : 0 };
+				     .adler = o.framing == ORY_FRAMING_ZLIB, .rsync = o.rsyncable };
 	f->info = r->pub->chunk_info;
 	f->info_cap = r->pub->chunk_info_cap;
 	rc = gzip_framer_new(&o, chunk, input_size(r), output_rewritable(r), &f->fr);
@@ -195,6 +200,7 @@ int ory_deflate_prepare(struct req *r)
 		.header_len = hlen,
 		.boundary = o.rsyncable ? gzip_rsync_cut : NULL,
 		.before_header = frame_before_header,
+		.first_chunk = ends ? frame_first_chunk : NULL,
 		.committed = frame_committed,
 		.trailer = frame_trailer,
 		.finish = frame_finish,

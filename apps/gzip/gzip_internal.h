@@ -17,21 +17,21 @@ struct gzip_params {
 	bool primed;    /* chunks carry their dictionary (levels 1-3 unless independent) */
 	bool adler;     /* zlib framing: each chunk's Adler-32 too (the app's post hook) */
 	bool rsync;     /* --rsyncable: the chunk is independent segments (rsync.c) */
-	/* The chunk size when a short first chunk ends the stream (gzip_chunk_ends), else 0. */
-	size_t end_below;
+	/* The first chunk ends the stream (gzip_chunk_ends): set before it leaves. */
+	bool first_ends;
 };
 
-/* A request's first chunk, shorter than a chunk, is its whole input: at levels 4-9, not
- * --rsyncable, and when the request itself ends the stream (gzip, zlib, raw without
- * `unterminated`), that chunk's data ends in the final block and the framing adds none. The
- * software kernel then keeps libdeflate's stream as it is (no scan, 7 bytes less; the bytes of
- * libdeflate-gzip); a card, which writes non-final blocks, appends the empty final block. The
- * rule depends on the data alone (a chunk is short only at the end of the input), so every
- * path gives the same bytes. */
+/* A request whose input is one chunk: at levels 4-9, not --rsyncable, and when the request
+ * itself ends the stream (gzip, zlib, raw without `unterminated`), that chunk's data ends in
+ * the final block and the framing adds none. The software kernel then keeps libdeflate's
+ * stream as it is (no scan, 7 bytes less; the bytes of libdeflate-gzip); a card, which writes
+ * non-final blocks, appends the empty final block. Whether the input is one chunk depends on
+ * the data alone (a pipe's full first chunk waits for the next read to say), so every path
+ * gives the same bytes. */
 static inline bool gzip_chunk_ends(const struct ory_chunk *c)
 {
 	const struct gzip_params *p = c->params;
-	return c->seq == 0 && c->in_len < p->end_below;
+	return c->seq == 0 && p->first_ends;
 }
 
 /* Parameters of one decompression request (chunk->params of ory_inflate_app). */

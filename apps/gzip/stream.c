@@ -208,9 +208,9 @@ static int submit(struct ory_stream *s, bool last)
 	if (b->state != BUF_FILLING || b->len == 0)
 		return 0;
 	bool primed = !s->g.independent && s->g.level <= 3;
-	/* A stream of one short chunk ends in it, as that input does in ory_gzip_fd
-	 * (gzip_chunk_ends): the request is terminated, and the trailer adds no final block. */
-	bool ends = last && s->submitted == 0 && b->len < s->chunk && s->g.level > 3 &&
+	/* A stream of one chunk ends in it, as that input does in ory_gzip_fd (gzip_chunk_ends):
+	 * the request is terminated, and the trailer adds no final block. */
+	bool ends = last && s->submitted == 0 && s->g.level > 3 &&
 		    !(s->g.framing == ORY_FRAMING_RAW && s->g.unterminated);
 	if (ends)
 		gzip_framer_ended(s->fr);
@@ -333,9 +333,13 @@ long ory_stream_write(struct ory_stream *s, const void *data, size_t len)
 	const uint8_t *p = data;
 	size_t taken = 0;
 	while (taken < len && !s->error) {
-		if (s->submitted) /* data after the first chunk */
-			set_header(s, false);
 		struct sbuf *b = &s->bufs[s->fill];
+		/* Data after a full chunk: it was not the last one (the first waits to know). */
+		if (b->state == BUF_FILLING && b->len == s->chunk)
+			submit(s, false);
+		if (s->submitted)
+			set_header(s, false);
+		b = &s->bufs[s->fill];
 		if (b->state == BUF_INFLIGHT) { /* every buffer busy: the oldest must go first */
 			if (!s->o.out)
 				break; /* pull mode never waits: the caller reads, then writes again */
@@ -351,7 +355,7 @@ long ory_stream_write(struct ory_stream *s, const void *data, size_t len)
 			b->adler = isal_adler32(b->adler, p + taken, n);
 		b->len += n;
 		taken += n;
-		if (b->len == s->chunk)
+		if (b->len == s->chunk && s->submitted)
 			submit(s, false);
 	}
 	if (s->o.out && !s->error)

@@ -214,7 +214,8 @@ struct ory_job_stats {
  * Output is ONE gzip member (RFC 1952): header, then each chunk's deflate data ending on a byte
  * boundary in a non-final block, then an empty final block, CRC-32 and ISIZE (zlib framing,
  * RFC 1950: the same deflate data between a 2-byte header and the Adler-32; raw: the deflate
- * data alone). An input shorter than one chunk, at levels 4-9 and not rsyncable, is instead
+ * data alone). An input of one chunk (at most chunk_size bytes), at levels 4-9 and not
+ * rsyncable, is instead
  * libdeflate's own deflate stream, final block included, and no empty block follows (raw
  * `unterminated` keeps the rule above). A chunk's bytes depend only on its input and the
  * device kind that compressed it, so the output is identical for any number of CPU workers (or any number of cards); a
@@ -549,8 +550,8 @@ int ory_cancel(struct ory_runtime *rt, struct ory_request *req);
  * The header, trailer and index of a gzip file whose chunks were compressed by several
  * processes or hosts (octoray-dask): the raw deflate pieces (unterminated, of the same chunks
  * and options) concatenated in order between this header and this trailer give the file
- * ory_gzip_fd writes for the same input, except an input shorter than one chunk at levels 4-9
- * (see gzip above: compress that one whole). One thread at a time per framer. */
+ * ory_gzip_fd writes for the same input, except an input of one chunk at levels 4-9 (see gzip
+ * above: compress that one whole). One thread at a time per framer. */
 struct ory_gzip_framer;
 
 /* A framer for a file of in_len input bytes (UINT64_MAX: not known, the index then goes at the

@@ -8,7 +8,7 @@ chunk's, ISIZE and the chunk index come from liboctoray's framer (ory_gzip_frame
 every range's chunk entries in input order; the pieces between are raw deflate, unterminated,
 of exactly the chunks one host cuts (ranges start on chunk boundaries), primed with the 32 KiB
 before each range at levels 1-3 with --primed, as the single host primes every chunk. An input
-shorter than one chunk at levels 4-9 is one worker's whole member instead: one host ends it in
+of one chunk at levels 4-9 is one worker's whole member instead: one host ends it in
 libdeflate's own final block, where framed pieces end in an empty one.
 """
 import os
@@ -163,9 +163,9 @@ def _gzip(cl, args, err, path, fd, st, of, out_path):
                                 independent=independent or level > 3, index=True)
     job = dict(path=os.path.abspath(path), size=size, mtime=int(st.st_mtime),
                rt=cl.rtopts, level=level, chunk_size=chunk, independent=independent)
-    # One host ends an input shorter than a chunk in libdeflate's final block at levels 4-9
-    # (no empty block after it), which pieces framed here cannot: one worker writes it whole.
-    whole = level > 3 and 0 < size < chunk
+    # One host ends an input of one chunk in libdeflate's final block at levels 4-9 (no empty
+    # block after it), which pieces framed here cannot: one worker writes it whole.
+    whole = level > 3 and 0 < size <= chunk
     if whole:
         job["member"] = (name, mtime)
     nranges = -(-size // rng)

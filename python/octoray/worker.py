@@ -227,7 +227,7 @@ def deflate_range(job, offset, length, payload=None):
     job: dict of path, size, mtime (shared-path), rt (runtime options), level, chunk_size,
     independent.
     payload (--scatter): the bytes, preceded by the 32 KiB of dictionary when job["dict"] says
-    so. job["member"] = (name, mtime): the whole gzip member instead (an input of one short
+    so. job["member"] = (name, mtime): the whole gzip member instead (an input of one
     chunk). Returns (chunk infos, pieces, stats): the packed ory_chunk_info entries, a memoryview
     of the pieces, and a dict (worker, host, bytes_in, retries)."""
     import octoray

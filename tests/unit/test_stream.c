@@ -119,8 +119,8 @@ static struct sink stream_all(const uint8_t *in, size_t len, const struct ory_gz
 	return k;
 }
 
-/* Sizes: several chunks; one short chunk (at level 6 it ends in libdeflate's final block,
- * gzip_chunk_ends); exactly one chunk. */
+/* Sizes: several chunks; one short chunk and exactly one chunk (at level 6 they end in
+ * libdeflate's final block, gzip_chunk_ends: a stream holds its full first chunk to know). */
 Test(stream, without_flushes_the_bytes_equal_gzip_fd_of_a_pipe_for_every_framing_and_level)
 {
 	size_t lens[] = { 700 * KiB + 77, 1000, 64 * KiB };

@@ -169,7 +169,7 @@ Test(verify, output_made_without_the_dictionary_it_claims_is_caught)
 	cr_expect_eq(verify(), -EBADMSG);
 }
 
-/* gzip_chunk_ends: a request's only, short chunk ends in the final block. Whole, it passes,
+/* gzip_chunk_ends: a request's only chunk ends in the final block. Whole, it passes,
  * from the software kernel (libdeflate's stream as it is) or as a card sends it (non-final
  * blocks, then 03 00); cut, extended or not final, it fails; and elsewhere a final block
  * still fails. */
@@ -177,7 +177,7 @@ Test(verify, a_chunk_that_ends_the_stream_passes_whole_and_final_only)
 {
 	for (size_t len = 1; len <= 3000; len += 137) {
 		for (int level = 4; level <= 9; level++) {
-			struct gzip_params p = { .level = level, .end_below = 64 << 10 };
+			struct gzip_params p = { .level = level, .first_ends = true };
 			void *k;
 			cr_assert_eq(ory_gzip_app.sw->open(&k), 0);
 			c = (struct ory_chunk){ .params = &p, .in = area + DICT, .in_len = len,
@@ -193,11 +193,12 @@ Test(verify, a_chunk_that_ends_the_stream_passes_whole_and_final_only)
 			c.out_len = full + 1;
 			cr_expect_neq(verify(), 0, "level %d, %zu bytes: a byte after it", level, len);
 			c.out_len = full;
-			p.end_below = 0; /* the same bytes where the chunk must not end */
+			p.first_ends = false; /* the same bytes where the chunk must not end */
 			cr_expect_neq(verify(), 0, "level %d, %zu bytes: final elsewhere", level, len);
-			p.end_below = len; /* ...nor as a full chunk */
-			cr_expect_neq(verify(), 0, "level %d, %zu bytes: final, full", level, len);
-			p.end_below = 64 << 10;
+			p.first_ends = true;
+			c.seq = 1; /* ...nor after the first chunk */
+			cr_expect_neq(verify(), 0, "level %d, %zu bytes: final, chunk 1", level, len);
+			c.seq = 0;
 
 			/* a card's: stored blocks and the final block; without it, not ended */
 			size_t stored = gzip_store(c.in, len, c.out);
