@@ -237,3 +237,59 @@ Test(failover, random_fault_schedules_never_change_the_output)
 	cr_expect_gt(ok, n / 2, "%u of %u schedules succeeded", ok, n);
 	cr_log_info("%u schedules: %u identical outputs, %u clean failures", n, ok, failed);
 }
+
+/* A one-chunk input at level 6 ends in libdeflate's final block (gzip_chunk_ends): a chunk that
+ * fails, hangs or lies and runs again elsewhere must still end the stream, and the bytes must
+ * not change. Exactly one chunk, and one chunk less a byte. */
+Test(failover, a_one_chunk_input_ends_alike_through_faults)
+{
+	static const char *specs[] = {
+		"fault:cpu:2?fail=0.5,seed=%u",
+		"fault:cpu:2?corrupt=0.3,truncate=0.2,seed=%u",
+		"fault:cpu:2?hang=0.3,fail=0.2,seed=%u",
+	};
+	size_t lens[] = { CHUNK, CHUNK - 1 };
+	uint64_t failures = 0;
+	for (unsigned k = 0; k < 2; k++) {
+		uint8_t *want = NULL;
+		size_t want_len = 0;
+		for (unsigned seed = 0; seed <= 60; seed++) {
+			char spec[128];
+			snprintf(spec, sizeof(spec), specs[seed % 3], seed);
+			struct ory_runtime_opts o;
+			ory_runtime_opts_init(&o);
+			o.devices = seed ? spec : "cpu:1"; /* seed 0: the fault-free reference */
+			o.chunk_size = CHUNK;
+			o.watchdog_ms = 30;
+			struct ory_runtime *rt;
+			char err[256];
+			cr_assert_eq(ory_runtime_create(&o, &rt, err, sizeof(err)), 0, "%s", err);
+			size_t cap = ory_gzip_bound(rt, lens[k]), n;
+			uint8_t *out = malloc(cap);
+			int rc = ory_gzip_buf(rt, input, lens[k], out, cap, &n, NULL, NULL);
+			cr_assert_eq(rc, 0, "seed %u, %s: %s", seed, spec, ory_runtime_errmsg(rt));
+			for (unsigned i = 0; i < ory_runtime_device_count(rt); i++) {
+				struct ory_device_info d = { .struct_size = sizeof(d) };
+				ory_runtime_device_info(rt, i, &d);
+				failures += d.failures;
+			}
+			ory_runtime_destroy(rt);
+			if (!want) {
+				want = out;
+				want_len = n;
+				char why[160];
+				cr_assert(tu_gzip_is_member_of(out, n, input, lens[k], why, sizeof(why)),
+					  "%s", why);
+				continue;
+			}
+			cr_expect(n == want_len && !memcmp(out, want, n),
+				  "%zu bytes, seed %u, %s: %zu bytes of output, not the %zu without faults",
+				  lens[k], seed, spec, n, want_len);
+			free(out);
+		}
+		free(want);
+	}
+	cr_log_info("%llu chunk failures", (unsigned long long)failures);
+	cr_expect_gt(failures, 20, "%llu chunks failed: the faults did not reach the chunks",
+		     (unsigned long long)failures);
+}
