@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -247,6 +248,80 @@ Test(requests, a_full_runtime_answers_eagain_and_takes_requests_again_after_a_co
 	for (int i = 0; i < 3; i++) {
 		cr_expect_eq(req[i].status, 0, "%s", req[i].errmsg);
 		cr_expect(inflates_to(out[i], req[i].bytes_out, in, len));
+		free(out[i]);
+	}
+	ory_queue_destroy(q);
+	free(in);
+	ory_runtime_destroy(rt);
+}
+
+struct pipe_feed {
+	int fd;
+	const uint8_t *in;
+	size_t len;
+};
+
+static void *feed_pipe(void *arg)
+{
+	struct pipe_feed *f = arg;
+	for (size_t off = 0; off < f->len;) {
+		ssize_t n = write(f->fd, f->in + off, f->len - off);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(f->fd);
+	return NULL;
+}
+
+/* Pipes whose first chunk is full wait for their second before the first may leave (its
+ * header, and at level 6 its end, depend on it): more of them at once than the pool has
+ * buffers all complete, into buffers and files, sizes around one chunk. */
+Test(requests, pipes_whose_first_chunk_waits_share_the_pool_and_all_complete, .timeout = 300)
+{
+	enum { N = 24 };
+	size_t chunk = 64 * KiB, lens[] = { 64 * KiB, 64 * KiB - 1, 2 * 64 * KiB + 1 };
+	struct ory_runtime *rt = make_rt("cpu:2", chunk, N);
+	uint8_t *in = tu_text(3 * chunk, 21);
+	size_t cap = ory_gzip_bound(rt, 3 * chunk);
+	struct ory_request req[N];
+	struct pipe_feed feed[N];
+	pthread_t th[N];
+	uint8_t *out[N];
+	struct ory_queue *q;
+	cr_assert_eq(ory_queue_create(rt, &q), 0);
+	for (int i = 0; i < N; i++) {
+		int p[2];
+		cr_assert_eq(pipe(p), 0);
+		feed[i] = (struct pipe_feed){ p[1], in, lens[i % 3] };
+		pthread_create(&th[i], NULL, feed_pipe, &feed[i]);
+		out[i] = malloc(cap);
+		ory_request_init(&req[i], ORY_OP_DEFLATE);
+		req[i].in_fd = p[0];
+		if (i % 2) {
+			req[i].out_fd = memfd_create("out", 0);
+		} else {
+			req[i].out = out[i];
+			req[i].out_cap = cap;
+		}
+		cr_assert_eq(ory_submit(rt, q, &req[i]), 0, "%s", req[i].errmsg);
+	}
+	for (int done = 0; done < N;) {
+		struct ory_request *got[N];
+		int n = ory_queue_poll(q, got, N, 60000);
+		cr_assert_gt(n, 0, "%d of %d requests stuck for 60 s", N - done, N);
+		done += n;
+	}
+	for (int i = 0; i < N; i++) {
+		pthread_join(th[i], NULL);
+		close(req[i].in_fd);
+		cr_expect_eq(req[i].status, 0, "%d: %s", i, req[i].errmsg);
+		size_t n = req[i].bytes_out;
+		if (i % 2) {
+			cr_assert_eq(pread(req[i].out_fd, out[i], cap, 0), (ssize_t)n);
+			close(req[i].out_fd);
+		}
+		cr_expect(inflates_to(out[i], n, in, lens[i % 3]), "request %d", i);
 		free(out[i]);
 	}
 	ory_queue_destroy(q);
