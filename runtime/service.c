@@ -461,7 +461,7 @@ static bool feed(struct ory_runtime *rt)
 			break;
 		if (abandoned(r) || !ory_reader_wants(r))
 			continue;
-		/* The kept buffer, and any share, for a request whose header waits (see top). */
+		/* The kept buffer, beyond its share, for a request whose first chunk waits (top). */
 		bool first_waits = r->reader.next_seq == 1 && !ory_reader_count_known(&r->reader);
 		if (!first_waits &&
 		    (rt->pool.nfree <= rt->spare + 1 || (r->held >= share && waiting > 1))) {

@@ -10,7 +10,7 @@
  * the final block is found (deflate_scan.c), its BFINAL bit cleared, and an empty stored block
  * byte-aligns the end (a sync-flush marker). The scan also proves the data decodes to its full
  * length. A chunk that ends its request's stream (gzip_chunk_ends) keeps libdeflate's stream
- * as it is: a request smaller than a chunk costs what libdeflate alone costs.
+ * as it is: a request of one chunk costs what libdeflate alone costs.
  */
 #include <errno.h>
 #include <stdlib.h>

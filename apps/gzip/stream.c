@@ -333,13 +333,12 @@ long ory_stream_write(struct ory_stream *s, const void *data, size_t len)
 	const uint8_t *p = data;
 	size_t taken = 0;
 	while (taken < len && !s->error) {
-		struct sbuf *b = &s->bufs[s->fill];
-		/* Data after a full chunk: it was not the last one (the first waits to know). */
-		if (b->state == BUF_FILLING && b->len == s->chunk)
+		/* Data after a full chunk: that chunk was not the last (the first waits to know). */
+		if (s->bufs[s->fill].state == BUF_FILLING && s->bufs[s->fill].len == s->chunk)
 			submit(s, false);
 		if (s->submitted)
 			set_header(s, false);
-		b = &s->bufs[s->fill];
+		struct sbuf *b = &s->bufs[s->fill];
 		if (b->state == BUF_INFLIGHT) { /* every buffer busy: the oldest must go first */
 			if (!s->o.out)
 				break; /* pull mode never waits: the caller reads, then writes again */
