@@ -176,6 +176,33 @@ void ory_reader_cancel(struct req *r);
 void *ory_service_main(void *arg);
 /* Return a chunk's buffer to the pool and account it to its request. */
 void ory_slot_release(struct ory_runtime *rt, struct ory_chunk_slot *s);
+/* The same without the check: the request may be complete after it, so the caller must end
+ * with ory_check_done(r) and not touch r after that (the record may be someone else's then). */
+void ory_slot_put(struct ory_runtime *rt, struct ory_chunk_slot *s);
+/* Complete r if nothing of it is left anywhere (no buffer, read or write), writing its
+ * trailer first when everything was committed. */
+void ory_check_done(struct req *r);
+/* Fail r with rc (message set unless one was) and stop what it still has going. */
+void ory_req_abort(struct req *r, int rc);
+/* Failed or cancelled: its chunks are skipped. */
+static inline bool ory_abandoned(const struct req *r)
+{
+	return atomic_load_explicit(&r->abandoned, memory_order_relaxed);
+}
+
+/* sink.c: the output side, on the service thread. */
+/* Append to a memory sink (a device may have written it in place already). 0 or -ENOSPC. */
+int ory_sink_put(struct req *r, const uint8_t *data, size_t len);
+/* Whether the header can be decided: the input says whether it is more than one chunk. */
+bool ory_sink_header_known(const struct req *r);
+/* Decide the header and put it into a memory sink (or none). 0 or -ENOSPC. */
+int ory_sink_mem_header(struct req *r);
+/* Commit every finished chunk that is next in input order, then write (fd) or complete. */
+void ory_sink_commit(struct req *r);
+/* Start the next write of an fd sink, if one can go; else see whether r is done. */
+void ory_sink_pump(struct req *r);
+/* A write of r's completed with res (bytes or a negative errno). */
+void ory_sink_write_done(struct req *r, int res);
 
 /* worker.c */
 void *ory_worker_main(void *arg);
