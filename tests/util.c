@@ -175,6 +175,33 @@ int tu_run(char *const argv[], const char *in_path, const char *out_path, const 
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+static void *pipe_writer(void *arg)
+{
+	struct tu_pipe *p = arg;
+	for (size_t off = 0; off < p->len;) {
+		ssize_t n = write(p->fd, p->in + off, p->len - off);
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	close(p->fd);
+	return NULL;
+}
+
+int tu_pipe_open(struct tu_pipe *p, const uint8_t *in, size_t len)
+{
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	*p = (struct tu_pipe){ .fd = fds[1], .in = in, .len = len };
+	cr_assert_eq(pthread_create(&p->thread, NULL, pipe_writer, p), 0);
+	return fds[0];
+}
+
+void tu_pipe_join(struct tu_pipe *p)
+{
+	pthread_join(p->thread, NULL);
+}
+
 int tu_sh(const char *fmt, ...)
 {
 	char cmd[8192];

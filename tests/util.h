@@ -3,6 +3,7 @@
 #ifndef ORY_TEST_UTIL_H
 #define ORY_TEST_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,16 @@ bool tu_exists(const char *path);
  * Octoray's index members (empty, docs/format.md)? If not, why says how it differs. */
 bool tu_gzip_is_member_of(const uint8_t *gz, size_t gz_len, const uint8_t *want,
 			  size_t want_len, char *why, size_t why_len);
+/* A pipe that a thread fills with in[0..len) and closes: tu_pipe_open returns its read end,
+ * tu_pipe_join waits for the writer (after the reader is done or closed). */
+struct tu_pipe {
+	int fd;
+	const uint8_t *in;
+	size_t len;
+	pthread_t thread;
+};
+int tu_pipe_open(struct tu_pipe *p, const uint8_t *in, size_t len);
+void tu_pipe_join(struct tu_pipe *p);
 /* Files in dir whose name starts with '.' (our temporary outputs), counted. */
 int tu_count_hidden(const char *dir);
 

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -211,19 +210,6 @@ Test(framing, an_iovec_input_gives_the_bytes_of_the_flat_buffer)
 	free(b);
 }
 
-/* A pipe that a child fills with in[0..len). */
-static int pipe_of(const uint8_t *in, size_t len, pid_t *pid)
-{
-	int p[2];
-	cr_assert_eq(pipe(p), 0);
-	if ((*pid = fork()) == 0) {
-		close(p[0]);
-		_exit(write(p[1], in, len) == (ssize_t)len ? 0 : 1);
-	}
-	close(p[1]);
-	return p[0];
-}
-
 /* A pipe says how long it is only at its end: the header (no index for one chunk) waits for
  * that also when the output is a buffer, which then holds what a file would. */
 Test(framing, a_pipe_into_a_buffer_gives_the_bytes_of_a_pipe_into_a_file)
@@ -231,22 +217,22 @@ Test(framing, a_pipe_into_a_buffer_gives_the_bytes_of_a_pipe_into_a_file)
 	size_t lens[] = { 0, 1000, CHUNK, CHUNK + 1, 3 * CHUNK }, cap = ory_gzip_bound(rt, 3 * CHUNK);
 	uint8_t *in = tu_text(3 * CHUNK, 12), *a = malloc(cap), *b = malloc(cap);
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
-		pid_t pid;
-		int fd = pipe_of(in, lens[i], &pid), ofd = memfd_create("out", 0);
+		struct tu_pipe p;
+		int fd = tu_pipe_open(&p, in, lens[i]), ofd = memfd_create("out", 0);
 		cr_assert_eq(ory_gzip_fd(rt, fd, ofd, NULL, NULL), 0, "%s", ory_runtime_errmsg(rt));
 		close(fd);
-		waitpid(pid, NULL, 0);
+		tu_pipe_join(&p);
 		size_t na = (size_t)pread(ofd, a, cap, 0);
 		close(ofd);
 
 		struct ory_request req;
 		ory_request_init(&req, ORY_OP_DEFLATE);
-		req.in_fd = pipe_of(in, lens[i], &pid);
+		req.in_fd = tu_pipe_open(&p, in, lens[i]);
 		req.out = b;
 		req.out_cap = cap;
 		cr_assert_eq(run(&req), 0, "%s", req.errmsg);
 		close(req.in_fd);
-		waitpid(pid, NULL, 0);
+		tu_pipe_join(&p);
 		cr_expect(req.bytes_out == na && !memcmp(a, b, na),
 			  "%zu bytes: %llu into the buffer, %zu into the file", lens[i],
 			  (unsigned long long)req.bytes_out, na);
@@ -265,14 +251,14 @@ Test(framing, more_pipes_at_once_than_the_pool_has_buffers_all_complete)
 	size_t len = 2 * CHUNK + 1, cap = ory_gzip_bound(rt, len);
 	uint8_t *in = tu_text(len, 13), *out = malloc(N * cap), *file = malloc(cap);
 	struct ory_request req[N];
-	pid_t pid[N];
+	struct tu_pipe feed[N];
 	struct ory_queue *q;
 	cr_assert_eq(ory_queue_create(rt, &q), 0);
 	int done = 0;
 	struct ory_request *got[N];
 	for (int i = 0; i < N; i++) {
 		ory_request_init(&req[i], ORY_OP_DEFLATE);
-		req[i].in_fd = pipe_of(in, len, &pid[i]);
+		req[i].in_fd = tu_pipe_open(&feed[i], in, len);
 		if (i % 2) { /* into a file, or into a buffer */
 			req[i].out_fd = memfd_create("out", 0);
 		} else {
@@ -304,7 +290,7 @@ Test(framing, more_pipes_at_once_than_the_pool_has_buffers_all_complete)
 		char why[256];
 		cr_expect(tu_gzip_is_member_of(gz, n, in, len, why, sizeof(why)), "%d: %s", i, why);
 		close(req[i].in_fd);
-		waitpid(pid[i], NULL, 0);
+		tu_pipe_join(&feed[i]);
 	}
 	ory_queue_destroy(q);
 	free(in);

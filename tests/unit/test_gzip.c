@@ -29,6 +29,22 @@ static uint8_t *gz(struct ory_runtime *rt, const uint8_t *in, size_t len, int le
 	return out;
 }
 
+/* One request of `framing` (raw: unterminated or not) into out; returns its length. */
+static size_t framed(struct ory_runtime *rt, const uint8_t *in, size_t len, int level,
+		     enum ory_framing framing, bool unterminated, uint8_t *out, size_t cap)
+{
+	struct ory_gzip_opts o;
+	ory_gzip_opts_init(&o);
+	o.level = level;
+	o.framing = framing;
+	o.unterminated = unterminated;
+	o.mtime = 1234567890;
+	size_t n;
+	cr_assert_eq(ory_gzip_buf(rt, in, len, out, cap, &n, &o, NULL), 0, "%s",
+		     ory_runtime_errmsg(rt));
+	return n;
+}
+
 /* The whole output must be one gzip member holding want. */
 static void expect_one_member(const uint8_t *gz, size_t gz_len, const uint8_t *want,
 			      size_t want_len)
@@ -192,16 +208,10 @@ Test(gzip, every_chunk_ends_byte_aligned_and_non_final)
 		uint8_t *in = tu_text(chunk, level);
 		/* raw and unterminated: the chunk alone (one that is the whole input of a terminated
 		 * request ends the stream at levels 4-9, see below) */
-		struct ory_gzip_opts o;
-		ory_gzip_opts_init(&o);
-		o.level = level;
-		o.framing = ORY_FRAMING_RAW;
-		o.unterminated = true;
-		size_t n, cap = ory_gzip_bound(rt, chunk);
+		size_t cap = ory_gzip_bound(rt, chunk);
 		uint8_t *out = malloc(cap);
-		cr_assert_eq(ory_gzip_buf(rt, in, chunk, out, cap, &n, &o, NULL), 0);
 		const uint8_t *body = out;
-		size_t blen = n;
+		size_t blen = framed(rt, in, chunk, level, ORY_FRAMING_RAW, true, out, cap);
 		cr_assert_eq(memcmp(body + blen - 4, "\x00\x00\xff\xff", 4), 0,
 			     "level %d: chunk does not end in a sync marker", level);
 		z_stream z;
@@ -336,22 +346,6 @@ Test(gzip, the_member_check_these_tests_rely_on_rejects_what_it_should)
 	free(out);
 	free(in);
 	ory_runtime_destroy(rt);
-}
-
-/* One request of `framing` (raw: unterminated or not) into out; returns its length. */
-static size_t framed(struct ory_runtime *rt, const uint8_t *in, size_t len, int level,
-		     enum ory_framing framing, bool unterminated, uint8_t *out, size_t cap)
-{
-	struct ory_gzip_opts o;
-	ory_gzip_opts_init(&o);
-	o.level = level;
-	o.framing = framing;
-	o.unterminated = unterminated;
-	o.mtime = 1234567890;
-	size_t n;
-	cr_assert_eq(ory_gzip_buf(rt, in, len, out, cap, &n, &o, NULL), 0, "%s",
-		     ory_runtime_errmsg(rt));
-	return n;
 }
 
 /* gzip_chunk_ends: an input of one chunk, at levels 4-9, is libdeflate's own stream between

@@ -255,25 +255,6 @@ Test(requests, a_full_runtime_answers_eagain_and_takes_requests_again_after_a_co
 	ory_runtime_destroy(rt);
 }
 
-struct pipe_feed {
-	int fd;
-	const uint8_t *in;
-	size_t len;
-};
-
-static void *feed_pipe(void *arg)
-{
-	struct pipe_feed *f = arg;
-	for (size_t off = 0; off < f->len;) {
-		ssize_t n = write(f->fd, f->in + off, f->len - off);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	close(f->fd);
-	return NULL;
-}
-
 /* Pipes whose first chunk is full wait for their second before the first may leave (its
  * header, and at level 6 its end, depend on it): more of them at once than the pool has
  * buffers all complete, into buffers and files, sizes around one chunk. */
@@ -285,19 +266,14 @@ Test(requests, pipes_whose_first_chunk_waits_share_the_pool_and_all_complete, .t
 	uint8_t *in = tu_text(3 * chunk, 21);
 	size_t cap = ory_gzip_bound(rt, 3 * chunk);
 	struct ory_request req[N];
-	struct pipe_feed feed[N];
-	pthread_t th[N];
+	struct tu_pipe feed[N];
 	uint8_t *out[N];
 	struct ory_queue *q;
 	cr_assert_eq(ory_queue_create(rt, &q), 0);
 	for (int i = 0; i < N; i++) {
-		int p[2];
-		cr_assert_eq(pipe(p), 0);
-		feed[i] = (struct pipe_feed){ p[1], in, lens[i % 3] };
-		pthread_create(&th[i], NULL, feed_pipe, &feed[i]);
 		out[i] = malloc(cap);
 		ory_request_init(&req[i], ORY_OP_DEFLATE);
-		req[i].in_fd = p[0];
+		req[i].in_fd = tu_pipe_open(&feed[i], in, lens[i % 3]);
 		if (i % 2) {
 			req[i].out_fd = memfd_create("out", 0);
 		} else {
@@ -313,7 +289,7 @@ Test(requests, pipes_whose_first_chunk_waits_share_the_pool_and_all_complete, .t
 		done += n;
 	}
 	for (int i = 0; i < N; i++) {
-		pthread_join(th[i], NULL);
+		tu_pipe_join(&feed[i]);
 		close(req[i].in_fd);
 		cr_expect_eq(req[i].status, 0, "%d: %s", i, req[i].errmsg);
 		size_t n = req[i].bytes_out;

@@ -4,7 +4,6 @@
  * failures end the stream with a reason. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -57,37 +56,16 @@ static int collect(void *arg, const void *data, size_t len)
 	return 0;
 }
 
-struct feeder {
-	int fd;
-	const uint8_t *in;
-	size_t len;
-};
-
-static void *feed(void *arg)
-{
-	struct feeder *f = arg;
-	for (size_t off = 0; off < f->len;) {
-		ssize_t n = write(f->fd, f->in + off, f->len - off);
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	close(f->fd);
-	return NULL;
-}
-
 /* What ory_gzip_fd writes for in[0..len) under g, read from a pipe: a stream, too, does not
  * know the input's size, so the index goes at the end in both (docs/format.md). */
 static uint8_t *via_fd(const uint8_t *in, size_t len, const struct ory_gzip_opts *g, size_t *n)
 {
-	int p[2], ofd = memfd_create("out", 0);
-	cr_assert(pipe(p) == 0 && ofd >= 0);
-	struct feeder f = { p[1], in, len };
-	pthread_t t;
-	pthread_create(&t, NULL, feed, &f);
-	cr_assert_eq(ory_gzip_fd(rt, p[0], ofd, g, NULL), 0, "%s", ory_runtime_errmsg(rt));
-	pthread_join(t, NULL);
-	close(p[0]);
+	struct tu_pipe p;
+	int fd = tu_pipe_open(&p, in, len), ofd = memfd_create("out", 0);
+	cr_assert(ofd >= 0);
+	cr_assert_eq(ory_gzip_fd(rt, fd, ofd, g, NULL), 0, "%s", ory_runtime_errmsg(rt));
+	tu_pipe_join(&p);
+	close(fd);
 	*n = (size_t)lseek(ofd, 0, SEEK_END);
 	uint8_t *out = malloc(*n + 1);
 	cr_assert_eq(pread(ofd, out, *n, 0), (ssize_t)*n);
