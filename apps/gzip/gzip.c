@@ -176,9 +176,6 @@ int ory_deflate_prepare(struct req *r)
 	o.independent = !primed;
 	struct gzip_frame *f = r->spec.frame;
 	memset(f, 0, sizeof(*f));
-	/* the requests whose one chunk ends in the final block (gzip_chunk_ends) */
-	bool may_end = o.level > 3 && !o.rsyncable &&
-		       !(o.framing == ORY_FRAMING_RAW && o.unterminated);
 	f->p = (struct gzip_params){ .level = o.level, .primed = primed,
 				     .adler = o.framing == ORY_FRAMING_ZLIB, .rsync = o.rsyncable };
 	f->info = r->pub->chunk_info;
@@ -202,7 +199,7 @@ int ory_deflate_prepare(struct req *r)
 		.header_len = hlen,
 		.boundary = o.rsyncable ? gzip_rsync_cut : NULL,
 		.before_header = frame_before_header,
-		.first_chunk = may_end ? frame_first_chunk : NULL,
+		.first_chunk = gzip_may_end(&o) ? frame_first_chunk : NULL,
 		.committed = frame_committed,
 		.trailer = frame_trailer,
 		.finish = frame_finish,

@@ -34,6 +34,12 @@ static inline bool gzip_chunk_ends(const struct ory_chunk *c)
 	return c->seq == 0 && p->first_ends;
 }
 
+/* Whether a request with options o ends its one chunk that way (gzip_chunk_ends). */
+static inline bool gzip_may_end(const struct ory_gzip_opts *o)
+{
+	return o->level > 3 && !o->rsyncable && !(o->framing == ORY_FRAMING_RAW && o->unterminated);
+}
+
 /* Parameters of one decompression request (chunk->params of ory_inflate_app). */
 struct inflate_params {
 	enum ory_framing framing;

@@ -210,8 +210,7 @@ static int submit(struct ory_stream *s, bool last)
 	bool primed = !s->g.independent && s->g.level <= 3;
 	/* A stream of one chunk ends in it, as that input does in ory_gzip_fd (gzip_chunk_ends):
 	 * the request is terminated, and the trailer adds no final block. */
-	bool ends = last && s->submitted == 0 && s->g.level > 3 &&
-		    !(s->g.framing == ORY_FRAMING_RAW && s->g.unterminated);
+	bool ends = last && s->submitted == 0 && gzip_may_end(&s->g);
 	if (ends)
 		gzip_framer_ended(s->fr);
 	s->submitted++;
