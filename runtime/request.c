@@ -29,7 +29,6 @@
 
 #define KiB ((size_t)1024)
 #define INLINE_CPU (64 * KiB)
-#define TRAILER_ROOM 16
 #define MAX_CALLBACK_DEPTH 8
 
 /* Requests completed inline whose callbacks run inside ory_submit: bounded nesting. */

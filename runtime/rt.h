@@ -172,6 +172,10 @@ struct ory_chunk_slot *ory_reader_next(struct req *r);
 bool ory_reader_done(const struct req *r);
 void ory_reader_cancel(struct req *r);
 
+/* The longest trailer a chunk written straight into a caller's buffer must leave room for
+ * (service.c, and request.c's inline runs). */
+#define TRAILER_ROOM 16
+
 /* service.c */
 void *ory_service_main(void *arg);
 /* Return a chunk's buffer to the pool and account it to its request. */

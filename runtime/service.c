@@ -41,8 +41,6 @@
 
 #include "rt.h"
 
-#define TRAILER_ROOM 16 /* the longest trailer a direct output must leave room for */
-
 static void feed_push(struct ory_runtime *rt, struct req *r)
 {
 	if (r->feeding)
