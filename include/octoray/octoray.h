@@ -132,7 +132,8 @@ struct ory_runtime_opts {
 void ory_runtime_opts_init(struct ory_runtime_opts *opts);
 
 /* Discover the topology (hwloc), resolve opts->devices, open the devices, allocate the pool and
- * start one worker thread per device plus the service thread. `opts` is read during the call
+ * start one worker thread per device plus the service thread (named "ory:<device>", e.g.
+ * "ory:cpu0", and "ory:service", as top -H and perf show them). `opts` is read during the call
  * only; *out is owned by the caller until ory_runtime_destroy(). Blocks while devices open (an
  * accelerator may take seconds). Returns 0, -EINVAL (bad option), -ENODEV (no such device),
  * -ENOMEM, -EAGAIN (a thread could not be created), or a device's open error; on failure *out

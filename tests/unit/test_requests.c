@@ -4,6 +4,7 @@
  * destroy, a full runtime), the same bytes as the synchronous calls, and fault schedules with
  * many requests at once. Also runs under ThreadSanitizer (tests/tsan/). */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <pthread.h>
@@ -303,6 +304,32 @@ Test(requests, pipes_whose_first_chunk_waits_share_the_pool_and_all_complete, .t
 	ory_queue_destroy(q);
 	free(in);
 	ory_runtime_destroy(rt);
+}
+
+Test(requests, the_runtime_threads_are_named_after_their_devices)
+{
+	struct ory_runtime *rt = make_rt("cpu:2", 64 * KiB, 8);
+	unsigned service = 0, cpu0 = 0, cpu1 = 0;
+	DIR *d = opendir("/proc/self/task");
+	cr_assert(d);
+	for (struct dirent *e; (e = readdir(d));) {
+		char path[300], name[32] = "";
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(name, sizeof(name), f))
+			name[strcspn(name, "\n")] = '\0';
+		fclose(f);
+		service += !strcmp(name, "ory:service");
+		cpu0 += !strcmp(name, "ory:cpu0");
+		cpu1 += !strcmp(name, "ory:cpu1");
+	}
+	closedir(d);
+	ory_runtime_destroy(rt);
+	cr_expect_eq(service, 1);
+	cr_expect_eq(cpu0, 1);
+	cr_expect_eq(cpu1, 1);
 }
 
 Test(requests, cancel_ends_a_request_with_ecanceled_exactly_once)
