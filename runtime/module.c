@@ -193,7 +193,7 @@ static int load(struct module *m, char *why, size_t why_len)
 		snprintf(why, why_len, "%s device: module %s: %s", m->stub->kind, path, sub);
 		return -ENODEV;
 	}
-	_Static_assert(sizeof(struct ory_device_ops) == 14 * sizeof(void *),
+	_Static_assert(sizeof(struct ory_device_ops) == 15 * sizeof(void *),
 		       "struct ory_device_ops changed: copy its new member below");
 	struct ory_device_ops *s = m->stub;
 	s->open = ops->open;
@@ -207,6 +207,7 @@ static int load(struct module *m, char *why, size_t why_len)
 	s->abort = ops->abort;
 	s->expected_ns = ops->expected_ns;
 	s->map_input = ops->map_input;
+	s->reap_or_work = ops->reap_or_work;
 	m->ops = ops;
 	atomic_store_explicit(&m->ready, true, memory_order_release);
 	return 0;

@@ -192,17 +192,19 @@ static inline void ory_evcount_wait(struct ory_evcount *e, uint32_t key)
 	atomic_fetch_sub_explicit(&e->waiters, 1, memory_order_relaxed);
 }
 
-/* Wake up to `n` waiters (INT_MAX: all). Call after publishing the work they wait for. */
-static inline void ory_evcount_notify(struct ory_evcount *e, int n)
+/* Wake up to `n` waiters (INT_MAX: all). Call after publishing the work they wait for.
+ * Returns whether anyone was waiting (or about to). */
+static inline bool ory_evcount_notify(struct ory_evcount *e, int n)
 {
 	/* An RMW, not a plain load: both sides' RMWs on `waiters` are totally ordered. If ours
 	 * comes first, the waiter's increment reads it and acquires our published work; if the
 	 * waiter's comes first, we read it and wake. (A fence would do, but TSan cannot see
 	 * fences.) */
 	if (atomic_fetch_add_explicit(&e->waiters, 0, memory_order_seq_cst) == 0)
-		return;
+		return false;
 	atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
 	syscall(SYS_futex, &e->epoch, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+	return true;
 }
 
 #endif /* ORY_RING_H */

@@ -146,7 +146,8 @@ struct ory_runtime {
 };
 
 struct worker_group {
-	struct ory_evcount ev;
+	struct ory_evcount ev;         /* idle workers */
+	struct ory_evcount more;       /* workers with chunks in flight and a free slot */
 	uint32_t apps;
 	bool reserve;
 };

@@ -243,8 +243,10 @@ static int make_requests(struct ory_runtime *rt)
 	rt->cancels = ring_new(2 * (size_t)n); /* a record may be cancelled, reused, cancelled */
 	rt->done = ring_new(count);
 	rt->groups = calloc(rt->ndevices, sizeof(*rt->groups));
-	for (unsigned i = 0; rt->groups && i < rt->ndevices; i++)
+	for (unsigned i = 0; rt->groups && i < rt->ndevices; i++) {
 		ory_evcount_init(&rt->groups[i].ev);
+		ory_evcount_init(&rt->groups[i].more);
+	}
 	if (!rt->groups || !rt->reqs || !rt->cells || !rt->free_reqs || !rt->submitted || !rt->cancels ||
 	    !rt->done)
 		return -ENOMEM;

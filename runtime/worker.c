@@ -3,7 +3,10 @@
  * worker.c - the thread of one device, for the runtime's life: pinned to the device's core or
  * NUMA node, it attaches the device to every app it can run, then pulls chunks of those apps
  * (retries first, then new ones), keeps up to inflight_max on the device, checks each returned
- * chunk when the runtime verifies this device, and hands it back to the service thread.
+ * chunk when the runtime verifies this device, and hands it back to the service thread. With a
+ * chunk in flight and a slot free it waits for either a completion or new work (the device's
+ * reap_or_work, on the group's `more` eventcount), so that a card's second slot fills as soon
+ * as work comes rather than after the first chunk ends.
  *
  * A retry prefers a device that has not failed that chunk: a worker that finds such a chunk
  * puts it back if it has anything else to do, and runs it only rather than idle. Chunks that
@@ -88,21 +91,26 @@ static struct ory_chunk_slot *try_take(struct ory_device *d, unsigned *turn)
 	return NULL;
 }
 
+/* An idle worker first; only when none waits, one that has a free slot beside chunks in
+ * flight (reap_or_work): a chunk starts soonest on an idle device. */
 void ory_wake(struct ory_runtime *rt, unsigned app, int n)
 {
 	for (unsigned i = 0; i < rt->ngroups; i++) {
 		struct worker_group *g = &rt->groups[i];
 		if ((g->apps >> app & 1) &&
 		    (!g->reserve ||
-		     atomic_load_explicit(&rt->apps[app].healthy, memory_order_relaxed) == 0))
-			ory_evcount_notify(&g->ev, n);
+		     atomic_load_explicit(&rt->apps[app].healthy, memory_order_relaxed) == 0) &&
+		    !ory_evcount_notify(&g->ev, n))
+			ory_evcount_notify(&g->more, n);
 	}
 }
 
 void ory_wake_all(struct ory_runtime *rt)
 {
-	for (unsigned i = 0; i < rt->ngroups; i++)
+	for (unsigned i = 0; i < rt->ngroups; i++) {
 		ory_evcount_notify(&rt->groups[i].ev, INT_MAX);
+		ory_evcount_notify(&rt->groups[i].more, INT_MAX);
+	}
 	ory_evcount_notify(&rt->readmit, INT_MAX);
 }
 
@@ -223,6 +231,8 @@ void *ory_worker_main(void *arg)
 
 	unsigned inflight = 0, turn = 0;
 	uint64_t busy_since = 0;
+	/* The group's word for "new work" while this device has a free slot (reap_or_work) */
+	struct ory_evcount *more = &rt->groups[d->group].more;
 	for (;;) {
 		if (inflight == 0 && stopping(d))
 			break;
@@ -244,10 +254,22 @@ void *ory_worker_main(void *arg)
 			break;
 		}
 		struct ory_chunk_slot *s = NULL;
+		struct ory_chunk *c = NULL;
 		if (inflight < d->inflight_max)
 			s = take_work(d, inflight == 0, &turn);
+		if (!s && inflight > 0 && inflight < d->inflight_max && d->ops->reap_or_work) {
+			/* Sleep until a chunk finishes or one is queued that fills the free slot;
+			 * as in take_work, look again after announcing the wait. */
+			uint32_t key = ory_evcount_prepare(more);
+			s = take_work(d, false, &turn);
+			if (!s)
+				c = d->ops->reap_or_work(d->dev, &more->epoch, key);
+			ory_evcount_cancel(more);
+			if (!s && !c)
+				continue;
+		}
 		if (s) {
-			struct ory_chunk *c = &s->c;
+			c = &s->c;
 			s->device = (int)d->index;
 			c->status = 0;
 			c->out_len = 0;
@@ -282,7 +304,8 @@ void *ory_worker_main(void *arg)
 		}
 		if (inflight == 0)
 			continue; /* stopped or out of service: the loop's head decides */
-		struct ory_chunk *c = d->ops->reap(d->dev);
+		if (!c)
+			c = d->ops->reap(d->dev);
 		struct ory_chunk_slot *done = ory_container_of(c, struct ory_chunk_slot, c);
 		uint64_t now = ory_now_ns();
 		if (c->status == 0)

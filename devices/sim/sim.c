@@ -16,7 +16,9 @@
  * where `ratio` is the compressed size a real kernel would send back (the stored blocks we
  * write are not what a card would DMA) and `latency` the fixed cost of a kernel call (launch,
  * completion interrupt), which overlaps the other chunk's work. Deadlines are absolute, so a
- * late wakeup does not push back the chunks behind it; the worker sleeps, never spins.
+ * late wakeup does not push back the chunks behind it; the worker sleeps, never spins, and
+ * with a slot free it sleeps on the runtime's "new work" word too (reap_or_work), as a card's
+ * host thread would wait for either its completion interrupt or a chunk to start.
  */
 #include <errno.h>
 #include <limits.h>
@@ -330,19 +332,52 @@ static void sleep_until(struct sim_dev *s, uint64_t due)
 			FUTEX_BITSET_MATCH_ANY);
 }
 
-static struct ory_chunk *sim_reap(void *dev)
+static unsigned first_due(const struct sim_dev *s)
 {
-	struct sim_dev *s = dev;
 	unsigned first = 0;
 	for (unsigned i = 1; i < s->n; i++)
 		if (s->q[i].due < s->q[first].due)
 			first = i;
-	struct ory_chunk *c = s->q[first].c;
-	sleep_until(s, s->q[first].due);
-	if (atomic_load_explicit(&s->aborted, memory_order_acquire) && now_ns() < s->q[first].due)
+	return first;
+}
+
+/* Chunk i off the card: -ECANCELED if an abort ended its wait early. */
+static struct ory_chunk *take(struct sim_dev *s, unsigned i)
+{
+	struct ory_chunk *c = s->q[i].c;
+	if (atomic_load_explicit(&s->aborted, memory_order_acquire) && now_ns() < s->q[i].due)
 		c->status = -ECANCELED;
-	s->q[first] = s->q[--s->n];
+	s->q[i] = s->q[--s->n];
 	return c;
+}
+
+static struct ory_chunk *sim_reap(void *dev)
+{
+	struct sim_dev *s = dev;
+	unsigned first = first_due(s);
+	sleep_until(s, s->q[first].due);
+	return take(s, first);
+}
+
+/* As reap, but also back (NULL) once *work != seen. futex_waitv (Linux 5.16) sleeps on both
+ * words with the deadline; without it, as reap. */
+static struct ory_chunk *sim_reap_or_work(void *dev, _Atomic uint32_t *work, uint32_t seen)
+{
+	struct sim_dev *s = dev;
+	unsigned first = first_due(s);
+	uint64_t due = s->q[first].due;
+	struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
+	struct futex_waitv w[2] = {
+		{.val = seen, .uaddr = (uintptr_t)work, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG},
+		{.val = 0, .uaddr = (uintptr_t)&s->aborted, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG},
+	};
+	while (!atomic_load_explicit(&s->aborted, memory_order_acquire) && now_ns() < due) {
+		if (atomic_load_explicit(work, memory_order_acquire) != seen)
+			return NULL;
+		if (syscall(SYS_futex_waitv, w, 2, 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS)
+			sleep_until(s, due);
+	}
+	return take(s, first);
 }
 
 static void sim_abort(void *dev)
@@ -373,6 +408,7 @@ const struct ory_device_ops ory_sim_device_ops = {
 	.recover = sim_recover,
 	.submit = sim_submit,
 	.reap = sim_reap,
+	.reap_or_work = sim_reap_or_work,
 	.abort = sim_abort,
 	.expected_ns = sim_expected_ns,
 };

@@ -160,6 +160,13 @@ struct ory_device_ops {
 	 * it first; input elsewhere (a caller's buffer, a mapped file) it copies as before. Called
 	 * on the worker thread before attach. An error is logged and only means copies. */
 	int (*map_input)(void *dev, void *base, size_t len);
+	/* Optional. reap that also returns NULL, with no chunk, as soon as *work != seen: the
+	 * worker's word for "a chunk you may take was queued", which the runtime changes and
+	 * wakes (FUTEX_WAKE, private). The worker calls it instead of reap while the device has a
+	 * free slot and chunks in flight, so that a chunk queued then starts at once instead of
+	 * after the next completion (a card's second slot stays full: DMA and launch overlap the
+	 * other chunk's kernel). abort must end this wait as it ends reap. */
+	struct ory_chunk *(*reap_or_work)(void *dev, _Atomic uint32_t *work, uint32_t seen);
 };
 
 #ifdef __cplusplus

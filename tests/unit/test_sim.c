@@ -167,6 +167,32 @@ Test(sim, two_slots_overlap_dma_with_the_kernel)
 	free(in);
 }
 
+/* abort ends a reap_or_work as it ends reap: the watchdog relies on it. */
+Test(sim, abort_ends_a_wait_for_work_or_a_chunk)
+{
+	const char *args = "1?mbps=0,dma_mbps=0,latency_us=5000000";
+	struct ory_device_desc d;
+	memset(&d, 0, sizeof(d));
+	cr_assert_eq(ory_sim_device_ops.probe(NULL, args, &d, 1), 1);
+	d.args = args;
+	void *dev;
+	cr_assert_eq(ory_sim_device_ops.open(&d, &dev), 0);
+	/* too little room: the card says so at the end, and needs no gzip parameters */
+	uint8_t in[100] = {1}, out[16];
+	struct ory_chunk c = {.in = in, .in_len = sizeof(in), .out = out, .out_cap = sizeof(out)};
+	cr_assert_eq(ory_sim_device_ops.submit(dev, &c), 0);
+	_Atomic uint32_t word = 7;
+	/* the word moved before the wait: back at once, no chunk */
+	cr_expect_null(ory_sim_device_ops.reap_or_work(dev, &word, 6));
+	double t0 = now_s();
+	ory_sim_device_ops.abort(dev);
+	struct ory_chunk *got = ory_sim_device_ops.reap_or_work(dev, &word, 7);
+	cr_expect_lt(now_s() - t0, 1.0, "abort did not end the 5 s wait");
+	cr_expect_eq(got, &c);
+	cr_expect_eq(c.status, -ECANCELED);
+	ory_sim_device_ops.close(dev);
+}
+
 Test(sim, latency_is_paid_once_per_chunk)
 {
 	/* 3 chunks, 20 ms each, one at a time: at least 60 ms. */
