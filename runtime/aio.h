@@ -81,7 +81,9 @@ void ory_aio_ring_doorbell(struct ory_aio *a);
 
 static inline void ory_aio_ring(struct ory_aio *a)
 {
-	if (atomic_fetch_add_explicit(&a->sleeping, 0, memory_order_seq_cst))
+	/* Only the first producer to find it asleep rings: the thread looks at every ring once it
+	 * is up, and announces its next sleep again (a producer after that sees it). */
+	if (atomic_exchange_explicit(&a->sleeping, 0, memory_order_seq_cst))
 		ory_aio_ring_doorbell(a);
 }
 

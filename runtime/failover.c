@@ -41,7 +41,7 @@ void ory_failover_requeue(struct ory_runtime *rt, struct ory_chunk_slot *s)
 	s->req->retries++;
 	atomic_store_explicit(&s->state, SLOT_QUEUED, memory_order_relaxed);
 	ory_ring_put(s->req->aq->retry, s);
-	ory_wake(rt, s->req->aq->index, 1);
+	rt->owed_chunks[s->req->aq->index]++;
 }
 
 /* Devices (reserve ones included) that can take chunks of the app now. */

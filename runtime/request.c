@@ -84,6 +84,10 @@ void ory_req_complete(struct req *r)
 	/* RMW on both sides (ory_queue_poll's exchange): either the poller sees the entry or we
 	 * see it reset the flag and write the eventfd. */
 	if (!atomic_exchange_explicit(&q->signalled, 1, memory_order_seq_cst)) {
+		if (ory_service_of == r->rt) { /* at the end of its turn, `writers` held till then */
+			r->rt->owed_queues[r->rt->n_owed_queues++] = q;
+			return;
+		}
 		uint64_t one = 1;
 		ssize_t n = write(q->efd, &one, sizeof(one));
 		(void)n;
@@ -438,6 +442,11 @@ static void sync_done(struct ory_request *pub)
 {
 	struct sync_wait *w = pub->cookie;
 	atomic_store_explicit(&w->done, 1, memory_order_release);
+	struct ory_runtime *rt = ory_service_of;
+	if (rt) { /* the service thread: at the end of its turn (ory_pay_wakes) */
+		rt->owed_futexes[rt->n_owed_futexes++] = &w->done;
+		return;
+	}
 	/* The waiter may be gone already (it saw `done` without sleeping): a wake of an address
 	 * nobody waits on does nothing. */
 	syscall(SYS_futex, &w->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);

@@ -143,7 +143,19 @@ struct ory_runtime {
 	unsigned spare;                /* buffers kept back for watchdog retries */
 	unsigned watched;              /* devices the watchdog looks after */
 	unsigned cap_per_req;          /* buffers one request may hold while others wait */
+	/* Wake-ups the service thread owes and gives at the end of its turn (ory_owe_*): one
+	 * woken thread at a time would preempt it in the middle of its batch on a busy host. */
+	unsigned owed_chunks[ORY_MAX_APPS];
+	struct ory_queue **owed_queues; /* queues whose eventfd to write, max_requests at most */
+	unsigned n_owed_queues;
+	_Atomic uint32_t **owed_futexes; /* synchronous callers to wake, max_requests at most */
+	unsigned n_owed_futexes;
 };
+
+/* The runtime whose service thread this is (NULL on any other thread). */
+extern __thread struct ory_runtime *ory_service_of;
+/* Give the wake-ups owed (service thread, before it sleeps or at the end of its turn). */
+void ory_pay_wakes(struct ory_runtime *rt);
 
 struct worker_group {
 	struct ory_evcount ev;         /* idle workers */

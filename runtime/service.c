@@ -19,7 +19,8 @@
  * chunk's output, trailer after the last, into the caller's buffer or, through io_uring, its
  * file (sink.c). Then the request completes (request.c). The thread sleeps in io_uring_enter; read and
  * write completions, and a doorbell eventfd that submitters and workers write only when it said
- * it would sleep (aio.h), wake it.
+ * it would sleep (aio.h), wake it. Whom it wakes (workers, queues, synchronous callers) it
+ * wakes at the end of each turn (ory_pay_wakes).
  *
  * Memory. All chunk buffers come from one pool made at create: each device's slots, the reads
  * in flight, and a spare buffer per chunk a watched device can hold. A buffer goes back to the
@@ -38,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/futex.h>
 
 #include "rt.h"
 
@@ -71,7 +74,34 @@ void ory_dispatch(struct ory_runtime *rt, struct ory_chunk_slot *s)
 	atomic_store_explicit(&s->state, SLOT_QUEUED, memory_order_relaxed);
 	/* Every ring holds the whole pool: a put waits at most for a preempted consumer. */
 	ory_ring_put(s->req->aq->dispatch, s);
-	ory_wake(rt, s->req->aq->index, 1);
+	rt->owed_chunks[s->req->aq->index]++;
+}
+
+__thread struct ory_runtime *ory_service_of;
+
+/* Chunks queued for workers, completions for queues and synchronous callers: the wake-ups are
+ * given together at the end of a turn. Given one by one, each woken thread could preempt this
+ * one in the middle of its batch on a busy host (sim:8, 8 clients x 4 requests of 64 KiB:
+ * 1,500-1,900 -> 1,800-2,180 MB/s), and a chunk's worker needs no wake-up sooner than the
+ * turn's end. */
+void ory_pay_wakes(struct ory_runtime *rt)
+{
+	for (unsigned a = 0; a < rt->napps; a++)
+		if (rt->owed_chunks[a]) {
+			ory_wake(rt, a, (int)rt->owed_chunks[a]);
+			rt->owed_chunks[a] = 0;
+		}
+	for (unsigned i = 0; i < rt->n_owed_queues; i++) {
+		struct ory_queue *q = rt->owed_queues[i];
+		uint64_t one = 1;
+		ssize_t n = write(q->efd, &one, sizeof(one));
+		(void)n;
+		atomic_fetch_sub_explicit(&q->writers, 1, memory_order_release);
+	}
+	rt->n_owed_queues = 0;
+	for (unsigned i = 0; i < rt->n_owed_futexes; i++)
+		syscall(SYS_futex, rt->owed_futexes[i], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	rt->n_owed_futexes = 0;
 }
 
 /* Hand every fully read chunk that is next in input order to the devices. */
@@ -356,6 +386,7 @@ void *ory_service_main(void *arg)
 {
 	struct ory_runtime *rt = arg;
 	bool closing = false;
+	ory_service_of = rt;
 	for (;;) {
 		bool moved = false;
 		struct req *r;
@@ -382,6 +413,7 @@ void *ory_service_main(void *arg)
 			moved = true;
 		}
 		uint64_t deadline = ory_failover_watch(rt);
+		ory_pay_wakes(rt);
 		if (closing && !rt->active && ory_ring_empty(rt->submitted))
 			break;
 		int rc;
