@@ -88,6 +88,10 @@ static int open_file(struct req *r)
 	}
 	rd->base_off = (uint64_t)off;
 	rd->depth = rd->cdc ? 1 : rt->opts.read_depth;
+	if (S_ISREG(st.st_mode) && !rd->cdc && !r->spec.cut)
+		rd->expect = ORY_MIN((uint64_t)st.st_size > rd->base_off
+					     ? (uint64_t)st.st_size - rd->base_off : 0,
+				     rd->limit);
 	if (rt->opts.map_files && S_ISREG(st.st_mode) && r->aq->cpu_only) {
 		uint64_t size = (uint64_t)st.st_size > rd->base_off ? (uint64_t)st.st_size - rd->base_off
 								   : 0;
@@ -125,6 +129,7 @@ int ory_reader_open(struct req *r)
 	rd->chunk_size = r->spec.chunk_size;
 	rd->dict_size = r->spec.dict_size;
 	rd->eof_seq = UINT64_MAX;
+	rd->expect = UINT64_MAX;
 	rd->whole = r->spec.whole;
 
 	if (rd->fd >= 0) {
@@ -175,7 +180,32 @@ void ory_reader_close(struct req *r)
 bool ory_reader_wants(const struct req *r)
 {
 	const struct ory_reader *rd = &r->reader;
-	return rd->next_seq < rd->eof_seq && rd->inflight < rd->depth;
+	return rd->next_seq < rd->eof_seq && rd->inflight < rd->depth &&
+	       (rd->expect == UINT64_MAX || rd->next_seq * rd->chunk_size <= rd->expect);
+}
+
+/* What chunk seq of a regular file is expected to hold: 0 for the one that starts at its end,
+ * whose read only confirms the end (a file may grow). */
+static size_t expected_at(const struct ory_reader *rd, uint64_t seq)
+{
+	uint64_t start = seq * rd->chunk_size;
+	if (rd->expect == UINT64_MAX)
+		return rd->chunk_size;
+	return start >= rd->expect ? 0
+				   : (size_t)ORY_MIN((uint64_t)rd->chunk_size, rd->expect - start);
+}
+
+size_t ory_reader_expected(const struct req *r)
+{
+	const struct ory_reader *rd = &r->reader;
+	if (rd->fd >= 0)
+		return expected_at(rd, rd->next_seq);
+	if (rd->whole)
+		return rd->mem_len;
+	uint64_t start = rd->next_seq * rd->chunk_size; /* memory or an iovec: what is left */
+	return rd->cdc || r->spec.cut ? rd->chunk_size
+	       : start >= rd->mem_len ? 0
+				      : (size_t)ORY_MIN((uint64_t)rd->chunk_size, rd->mem_len - start);
 }
 
 /* Bytes chunk seq holds at most: a chunk, or what is left of a range. */
@@ -194,10 +224,11 @@ static void queue_read(struct req *r, struct ory_chunk_slot *s)
 	uint8_t *dst = s->in_area + ORY_DICT_MAX + s->fill;
 	unsigned len = (unsigned)(s->want - s->fill);
 	int fixed = -1;
-	if (rd->seekable) {
-		/* Registered once per buffer, for the bytes a chunk of this size needs (a cut chunk,
-		 * compressed, may need a little more). */
-		size_t need = ORY_MAX(ORY_DICT_MAX + rd->chunk_size, (size_t)(dst + len - s->in_area));
+	/* Registered once per buffer, for the bytes a chunk of this size needs (a cut chunk,
+	 * compressed, may need a little more); registering pins every page of it, so not for a
+	 * read expected to fill less than half of it (the kernel then touches what it writes). */
+	size_t need = ORY_MAX(ORY_DICT_MAX + rd->chunk_size, (size_t)(dst + len - s->in_area));
+	if (rd->seekable && (s->registered >= need || 2 * expected_at(rd, s->c.seq) >= rd->chunk_size)) {
 		if (s->registered >= need ||
 		    ory_aio_register(&rt->aio, s->index, s->in_area, (need + 4095) & ~(size_t)4095)) {
 			if (s->registered < need)
@@ -401,6 +432,9 @@ void ory_reader_complete(struct req *r, struct ory_chunk_slot *s, int res)
 	}
 	if (s->fill && s->c.seq + 1 > rd->data_end)
 		rd->data_end = s->c.seq + 1;
+	/* A file that grew: the next chunk may hold data too. */
+	if (rd->expect != UINT64_MAX && s->file_off + s->fill - rd->base_off > rd->expect)
+		rd->expect = s->file_off + s->fill - rd->base_off;
 	if (r->spec.cut && s->fill < want) { /* the file is shorter than the index says */
 		ory_req_fail(r, ORY_ORIGIN_INPUT, -EBADMSG, "unexpected end of file");
 		return;

@@ -24,6 +24,11 @@ struct ory_reader {
 	size_t iov_off;
 	uint64_t base_off;          /* file offset of the first input byte */
 	uint64_t limit;             /* input bytes at most (UINT64_MAX: to the end) */
+	/* Bytes a regular file holds from base_off as far as we know (its size at open, more if
+	 * reads find more; UINT64_MAX: not a regular file): no read starts past it, and buffers
+	 * are locked for what a chunk is expected to hold, so a small file costs its pages, not
+	 * read_depth chunks of them. */
+	uint64_t expect;
 	size_t chunk_size;
 	uint64_t next_seq;          /* next chunk to start reading */
 	uint64_t eof_seq;           /* number of chunks in the input; UINT64_MAX until known */
@@ -177,6 +182,8 @@ static inline bool ory_device_runs(const struct ory_device *d, unsigned app)
 
 /* reader.c: all on the service thread. */
 int ory_reader_open(struct req *r);
+/* Input bytes the next chunk to start is expected to hold (chunk_size when unknown). */
+size_t ory_reader_expected(const struct req *r);
 void ory_reader_close(struct req *r);
 bool ory_reader_wants(const struct req *r);
 void ory_reader_start(struct req *r, struct ory_chunk_slot *s);

@@ -310,8 +310,13 @@ static bool feed(struct ory_runtime *rt)
 			s->direct_out = r->sink.mem + at;
 			s->direct_cap = len;
 		}
-		ory_pool_prepare(rt, &rt->pool, s, copied ? r->reader.chunk_size : 0,
-				 s->direct_out ? 0 : bound);
+		/* Locked for what the chunk is expected to hold, and its output for as much
+		 * (plus the bound's overhead); the rest of the buffer faults in if used. */
+		size_t in = ory_reader_expected(r), chunk = r->reader.chunk_size;
+		size_t out = in >= chunk ? bound
+			     : bound > chunk ? in + (bound - chunk)
+			     : (size_t)((double)bound * (double)in / (double)chunk) + 4096;
+		ory_pool_prepare(rt, &rt->pool, s, copied ? in : 0, s->direct_out ? 0 : out);
 		ory_reader_start(r, s);
 		dispatch_ready(r);
 		if (ory_reader_wants(r))

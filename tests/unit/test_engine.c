@@ -335,6 +335,27 @@ Test(engine, a_file_is_read_at_every_boundary_size_with_and_without_dictionary)
 	free(dir);
 }
 
+/* A regular file may hold more than its size said at open (here st_size is 0: /proc): reads
+ * go on past the size until one comes back short, one at a time. */
+Test(engine, a_file_longer_than_its_size_says_is_read_to_its_end, .timeout = 60)
+{
+	const char *p = "/proc/kallsyms"; /* megabytes of stable text, st_size 0 */
+	int fd = open(p, O_RDONLY);
+	cr_assert_geq(fd, 0, "%s: %s", p, strerror(errno));
+	size_t len = 0, cap = 1 << 20;
+	uint8_t *in = malloc(cap);
+	for (ssize_t n; (n = read(fd, in + len, cap - len)) > 0;) {
+		len += (size_t)n;
+		if (len == cap)
+			in = realloc(in, cap *= 2);
+	}
+	cr_assert_gt(len, 3 * CHUNK, "%s: %zu bytes", p, len);
+	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
+	run_fd(fd, in, len, 0, "cpu:2");
+	close(fd);
+	free(in);
+}
+
 Test(engine, a_file_is_read_from_its_current_offset)
 {
 	char *dir = tu_mkdtemp();

@@ -172,3 +172,59 @@ Test(memlock, a_runtime_under_a_64_kib_memlock_limit_round_trips_and_says_why_on
 {
 	round_trips_under(64 * KiB);
 }
+
+/* The process's locked memory (VmLck), in KiB. */
+static long locked_kib(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	cr_assert(f);
+	char line[256];
+	long kib = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmLck: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* A shell user gzips many small files: each buffer is locked (and registered with io_uring,
+ * which pins it) for what its chunk is expected to hold, not read_depth whole chunks of 4 MiB
+ * for a file of 1,000 bytes (before: 32 MiB locked, ~1,500 page faults a process). */
+Test(memlock, a_small_file_locks_the_pages_it_needs_not_whole_chunks)
+{
+	char *dir = tu_mkdtemp();
+	const char *in = tu_path(dir, "in"), *out = tu_path(dir, "in.gz");
+	uint8_t *data = tu_text(1000, 5);
+	tu_write_file(in, data, 1000);
+	struct ory_runtime_opts o;
+	ory_runtime_opts_init(&o);
+	o.devices = "cpu:1";
+	o.chunk_size = 4 * 1024 * KiB;
+	struct ory_runtime *rt;
+	char err[256];
+	cr_assert_eq(ory_runtime_create(&o, &rt, err, sizeof(err)), 0, "%s", err);
+	long before = locked_kib();
+	for (int empty = 0; empty < 2; empty++) {
+		int ifd = open(in, O_RDONLY), ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (empty)
+			cr_assert_eq(truncate(in, 0), 0);
+		struct ory_gzip_opts g;
+		ory_gzip_opts_init(&g);
+		cr_assert_eq(ory_gzip_fd(rt, ifd, ofd, &g, NULL), 0, "%s", ory_runtime_errmsg(rt));
+		close(ifd);
+		close(ofd);
+		size_t n;
+		uint8_t *gz = tu_read_file(out, &n);
+		char why[256];
+		cr_expect(tu_gzip_is_member_of(gz, n, data, empty ? 0 : 1000, why, sizeof(why)), "%s",
+			  why);
+		free(gz);
+	}
+	long after = locked_kib();
+	ory_runtime_destroy(rt);
+	cr_expect_lt(after - before, 256, "%ld KiB locked for a file of 1,000 bytes and an empty one",
+		     after - before);
+	free(data);
+	tu_rmtree(dir);
+	free(dir);
+}
