@@ -435,20 +435,23 @@ void ory_queues_detach(struct ory_runtime *rt)
 /* ---- synchronous calls ------------------------------------------------------------------- */
 
 struct sync_wait {
-	_Atomic uint32_t done;
+	_Atomic uint32_t done; /* 0, 1 done, or 2: the caller sleeps on it (wake it) */
 };
 
 static void sync_done(struct ory_request *pub)
 {
 	struct sync_wait *w = pub->cookie;
-	atomic_store_explicit(&w->done, 1, memory_order_release);
+	/* A caller that has not gone to sleep (a request run inline, on its own thread, or one
+	 * that finished at once) needs no wake-up: no futex call. */
+	if (atomic_exchange_explicit(&w->done, 1, memory_order_acq_rel) != 2)
+		return;
 	struct ory_runtime *rt = ory_service_of;
 	if (rt) { /* the service thread: at the end of its turn (ory_pay_wakes) */
 		rt->owed_futexes[rt->n_owed_futexes++] = &w->done;
 		return;
 	}
-	/* The waiter may be gone already (it saw `done` without sleeping): a wake of an address
-	 * nobody waits on does nothing. */
+	/* The waiter may be gone already (woken by its progress tick, it saw `done`): a wake of
+	 * an address nobody waits on does nothing. */
 	syscall(SYS_futex, &w->done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
@@ -484,11 +487,14 @@ int ory_sync_with(struct ory_runtime *rt, struct ory_request *pub,
 	}
 	submit_prepared(r);
 	for (;;) {
-		if (atomic_load_explicit(&w.done, memory_order_acquire))
+		uint32_t v = 0;
+		if (!atomic_compare_exchange_strong_explicit(&w.done, &v, 2, memory_order_acq_rel,
+							     memory_order_acquire) &&
+		    v == 1)
 			break;
 		struct timespec tick = { 0, 100 * 1000000 };
-		syscall(SYS_futex, &w.done, FUTEX_WAIT_PRIVATE, 0, progress ? &tick : NULL, NULL, 0);
-		if (progress && !atomic_load_explicit(&w.done, memory_order_acquire))
+		syscall(SYS_futex, &w.done, FUTEX_WAIT_PRIVATE, 2, progress ? &tick : NULL, NULL, 0);
+		if (progress && atomic_load_explicit(&w.done, memory_order_acquire) != 1)
 			progress(progress_arg, __atomic_load_n(&pub->bytes_in, __ATOMIC_RELAXED),
 				 __atomic_load_n(&pub->bytes_out, __ATOMIC_RELAXED));
 	}
