@@ -104,12 +104,15 @@ static int (*const prepare[])(struct req *r) = {
 	[ORY_OP_CNV] = ory_cnv_prepare,
 };
 
+/* A synchronous caller waits anyway: its one-chunk request runs on its own thread rather than
+ * wake a worker and sleep (1 MiB at level 1 from 8 threads: 0.43-0.81x of the same threads
+ * calling ISA-L through the workers). runs_inline bounds it to one chunk. */
 static size_t inline_limit(const struct req *r)
 {
 	size_t max = r->rt->opts.inline_max;
 	if (max != ORY_INLINE_AUTO)
 		return max;
-	return r->aq->cpu_only ? INLINE_CPU : 0;
+	return !r->aq->cpu_only ? 0 : r->sync ? SIZE_MAX : INLINE_CPU;
 }
 
 static bool runs_inline(const struct req *r)
@@ -248,6 +251,7 @@ static struct req *take_record(struct ory_runtime *rt, struct ory_request *pub,
 	}
 	r->pub = pub;
 	r->q = q;
+	r->sync = false;
 	r->error = 0;
 	r->aq = NULL;
 	memset(&r->spec, 0, sizeof(r->spec));
@@ -476,6 +480,7 @@ int ory_sync_with(struct ory_runtime *rt, struct ory_request *pub,
 		}
 		ory_evcount_wait(&rt->room, key);
 	}
+	r->sync = true;
 	int rc = prep(r, arg);
 	if (rc == 0 && (!r->aq || !r->aq->attached))
 		rc = ory_req_fail(r, ORY_ORIGIN_DEVICE, -ENODEV, "no device can run %s",

@@ -60,6 +60,7 @@ struct req {
 	struct ory_request *pub;
 	_Atomic(struct ory_request *) owner; /* pub, for ory_cancel's check from any thread */
 	struct ory_queue *q;
+	bool sync;                  /* a synchronous call: its caller waits for it */
 	struct app_queues *aq;
 	struct ory_job_spec spec;
 	struct ory_source src;

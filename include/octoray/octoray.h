@@ -118,9 +118,10 @@ struct ory_runtime_opts {
 	/* A request with at most this many input bytes, memory in and memory out, runs on the
 	 * thread that submits it with the app's CPU kernel, instead of paying two thread hand-offs
 	 * (tens of microseconds) for a few microseconds of work. 0: never. ORY_INLINE_AUTO
-	 * (default): 64 KiB for apps that only CPU workers run, 0 where a card runs the app (the
-	 * output would be the CPU kernel's, not the card's: bytes must not depend on request
-	 * size). Inline work runs on the caller's CPU, not on `cpus`. */
+	 * (default), for apps that only CPU workers run: 64 KiB for ory_submit, and one chunk for
+	 * the synchronous calls (their caller would only sleep while a worker ran it); 0 where a
+	 * card runs the app (the output would be the CPU kernel's, not the card's: bytes must not
+	 * depend on request size). Inline work runs on the caller's CPU, not on `cpus`. */
 	size_t inline_max;
 	/* Read a regular file's input through a read-only mapping instead of copying it into the
 	 * pool, when only CPU workers run the app: saves one copy of every byte. The price is

@@ -138,6 +138,67 @@ Test(requests, a_small_request_runs_inline_and_its_callback_runs_before_submit_r
 	cr_expect_eq(atomic_load(&c.calls), 1, "destroy completed it again");
 }
 
+/* Chunks the runtime's devices ran, all of them. */
+static uint64_t device_chunks(struct ory_runtime *rt)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < ory_runtime_device_count(rt); i++) {
+		struct ory_device_info d = { .struct_size = sizeof(d) };
+		cr_assert_eq(ory_runtime_device_info(rt, i, &d), 0);
+		n += d.chunks;
+	}
+	return n;
+}
+
+Test(requests, a_synchronous_call_of_one_chunk_runs_on_its_caller_and_a_submission_on_a_worker)
+{
+	/* 1 MiB, one chunk: the synchronous caller would only sleep while a worker ran it. An
+	 * asynchronous submission must not block its caller that long; with inline_max 0 the
+	 * synchronous call goes to the workers too. Same bytes every way. */
+	size_t len = 1024 * KiB;
+	uint8_t *in = tu_text(len, 21);
+	size_t cap = len + len / 8 + 4096;
+	uint8_t *out[3];
+	size_t n[3];
+	for (int way = 0; way < 3; way++) {
+		struct ory_runtime_opts o;
+		ory_runtime_opts_init(&o);
+		o.devices = "cpu:2";
+		if (way == 2)
+			o.inline_max = 0;
+		struct ory_runtime *rt;
+		char err[256];
+		cr_assert_eq(ory_runtime_create(&o, &rt, err, sizeof(err)), 0, "%s", err);
+		out[way] = malloc(cap);
+		if (way == 1) {
+			struct ory_queue *q;
+			cr_assert_eq(ory_queue_create(rt, &q), 0);
+			struct ory_request req, *got;
+			deflate_request(&req, in, len, out[way], cap);
+			cr_assert_eq(ory_submit(rt, q, &req), 0, "%s", req.errmsg);
+			cr_assert_eq(ory_queue_poll(q, &got, 1, -1), 1);
+			cr_assert_eq(got->status, 0, "%s", got->errmsg);
+			n[way] = got->bytes_out;
+			ory_queue_destroy(q);
+		} else {
+			struct ory_gzip_opts g;
+			ory_gzip_opts_init(&g);
+			cr_assert_eq(ory_gzip_buf(rt, in, len, out[way], cap, &n[way], &g, NULL), 0,
+				     "%s", ory_runtime_errmsg(rt));
+		}
+		uint64_t ran = device_chunks(rt);
+		cr_expect_eq(ran, way == 0 ? 0 : 1, "way %d: %llu chunks on the workers", way,
+			     (unsigned long long)ran);
+		ory_runtime_destroy(rt);
+		cr_expect(inflates_to(out[way], n[way], in, len));
+	}
+	cr_expect(n[0] == n[1] && n[1] == n[2] && !memcmp(out[0], out[1], n[0]) &&
+		  !memcmp(out[1], out[2], n[0]), "the three ways wrote different bytes");
+	for (int way = 0; way < 3; way++)
+		free(out[way]);
+	free(in);
+}
+
 /* ---- many threads ----------------------------------------------------------------------- */
 
 struct client {
