@@ -247,6 +247,16 @@ static int fault_submit(void *dev, struct ory_chunk *c)
 	return rc;
 }
 
+/* A hung chunk, once the runtime gave up on us (aborted). */
+static struct ory_chunk *hung_one(struct fault_dev *f)
+{
+	struct ory_chunk *c = f->hung[--f->nhung];
+	c->status = -ECANCELED;
+	return c;
+}
+
+static struct ory_chunk *apply_fate(struct fault_dev *f, struct ory_chunk *c);
+
 static struct ory_chunk *fault_reap(void *dev)
 {
 	struct fault_dev *f = dev;
@@ -254,11 +264,39 @@ static struct ory_chunk *fault_reap(void *dev)
 		/* Only hung chunks left: wait for the runtime to give up on us. */
 		while (!atomic_load(&f->aborted))
 			syscall(SYS_futex, &f->aborted, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
-		struct ory_chunk *c = f->hung[--f->nhung];
-		c->status = -ECANCELED;
-		return c;
+		return hung_one(f);
 	}
-	struct ory_chunk *c = f->inner_ops->reap(f->inner);
+	return apply_fate(f, f->inner_ops->reap(f->inner));
+}
+
+/* As reap, also back (NULL) once *work != seen: the inner device's own reap_or_work when it
+ * has one, and with only hung chunks here, a wait on both words (futex_waitv). */
+static struct ory_chunk *fault_reap_or_work(void *dev, _Atomic uint32_t *work, uint32_t seen)
+{
+	struct fault_dev *f = dev;
+	if (f->nrunning == 0) {
+		struct futex_waitv w[2] = {
+			{ .val = 0, .uaddr = (uintptr_t)&f->aborted,
+			  .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG },
+			{ .val = seen, .uaddr = (uintptr_t)work, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG },
+		};
+		while (!atomic_load(&f->aborted)) {
+			if (atomic_load_explicit(work, memory_order_acquire) != seen)
+				return NULL;
+			if (syscall(SYS_futex_waitv, w, 2, 0, NULL, 0) < 0 && errno == ENOSYS)
+				return fault_reap(dev);
+		}
+		return hung_one(f);
+	}
+	struct ory_chunk *c = f->inner_ops->reap_or_work
+				      ? f->inner_ops->reap_or_work(f->inner, work, seen)
+				      : f->inner_ops->reap(f->inner);
+	return c ? apply_fate(f, c) : NULL;
+}
+
+/* What the chunk the inner device returned becomes: its fate, decided at submit. */
+static struct ory_chunk *apply_fate(struct fault_dev *f, struct ory_chunk *c)
+{
 	enum fate fate = FATE_OK;
 	for (unsigned i = 0; i < f->nrunning; i++) {
 		if (f->running[i].c == c) {
@@ -326,6 +364,7 @@ const struct ory_device_ops ory_fault_device_ops = {
 	.recover = fault_recover,
 	.submit = fault_submit,
 	.reap = fault_reap,
+	.reap_or_work = fault_reap_or_work,
 	.abort = fault_abort,
 	.expected_ns = fault_expected_ns,
 	.map_input = fault_map_input,

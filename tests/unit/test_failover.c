@@ -238,6 +238,39 @@ Test(failover, random_fault_schedules_never_change_the_output)
 	cr_log_info("%u schedules: %u identical outputs, %u clean failures", n, ok, failed);
 }
 
+/* The same on simulated cards (two slots each, so a worker waits in reap_or_work for its
+ * free slot while a chunk runs, hangs or fails): without CPU workers every chunk is a card's,
+ * so the output equals the fault-free cards' or the job fails cleanly. */
+Test(failover, random_fault_schedules_on_cards_with_a_free_slot_never_change_the_output)
+{
+	static const char *specs[] = {
+		"fault:sim:2?fail=0.2,seed=%u",
+		"fault:sim:3?corrupt=0.15,truncate=0.1,seed=%u",
+		"fault:sim:2?hang=0.05,fail=0.1,seed=%u",
+		"fault:sim:2?fail=0.15,corrupt=0.1,seed=%u+sim:1",
+		"fault:sim:4?fail=0.3,hang=0.03,corrupt=0.1,seed=%u",
+	};
+	struct job_result want = run("sim:1", 30, false, ORY_VERIFY_AUTO);
+	cr_assert_eq(want.rc, 0, "%s", want.msg);
+	unsigned n = 100, ok = 0;
+	for (unsigned seed = 0; seed < n; seed++) {
+		char spec[256];
+		snprintf(spec, sizeof(spec), specs[seed % (sizeof(specs) / sizeof(specs[0]))], seed);
+		struct job_result r = run(spec, 30, false, ORY_VERIFY_AUTO);
+		if (r.rc == 0) {
+			cr_assert(r.len == want.len && !memcmp(r.out, want.out, want.len),
+				  "seed %u, %s: output differs from the fault-free cards'", seed, spec);
+			ok++;
+		} else {
+			cr_assert_eq(r.origin, ORY_ORIGIN_DEVICE, "seed %u, %s: %s", seed, spec, r.msg);
+		}
+		free(r.out);
+	}
+	free(want.out);
+	cr_expect_gt(ok, n / 2, "%u of %u schedules succeeded", ok, n);
+	cr_log_info("%u schedules on cards: %u identical outputs", n, ok);
+}
+
 /* A one-chunk input at level 6 ends in libdeflate's final block (gzip_chunk_ends): a chunk that
  * fails, hangs or lies and runs again elsewhere must still end the stream, and the bytes must
  * not change. Exactly one chunk, and one chunk less a byte. */
