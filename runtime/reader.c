@@ -88,14 +88,13 @@ static int open_file(struct req *r)
 	}
 	rd->base_off = (uint64_t)off;
 	rd->depth = rd->cdc ? 1 : rt->opts.read_depth;
+	/* the input bytes a regular file holds, as far as its size says */
+	uint64_t len = ORY_MIN((uint64_t)st.st_size > rd->base_off
+				       ? (uint64_t)st.st_size - rd->base_off : 0,
+			       rd->limit);
 	if (S_ISREG(st.st_mode) && !rd->cdc && !r->spec.cut)
-		rd->expect = ORY_MIN((uint64_t)st.st_size > rd->base_off
-					     ? (uint64_t)st.st_size - rd->base_off : 0,
-				     rd->limit);
+		rd->expect = len;
 	if (rt->opts.map_files && S_ISREG(st.st_mode) && r->aq->cpu_only) {
-		uint64_t size = (uint64_t)st.st_size > rd->base_off ? (uint64_t)st.st_size - rd->base_off
-								   : 0;
-		uint64_t len = ORY_MIN(size, rd->limit);
 		if (len == 0) {
 			rd->mapped = true; /* nothing to read: an empty memory source */
 			rd->mem_len = 0;
@@ -184,15 +183,20 @@ bool ory_reader_wants(const struct req *r)
 	       (rd->expect == UINT64_MAX || rd->next_seq * rd->chunk_size <= rd->expect);
 }
 
+/* The bytes of chunk seq that lie before input offset `end` (UINT64_MAX: a whole chunk). */
+static size_t bytes_before(const struct ory_reader *rd, uint64_t seq, uint64_t end)
+{
+	uint64_t start = seq * rd->chunk_size;
+	if (end == UINT64_MAX)
+		return rd->chunk_size;
+	return start >= end ? 0 : (size_t)ORY_MIN((uint64_t)rd->chunk_size, end - start);
+}
+
 /* What chunk seq of a regular file is expected to hold: 0 for the one that starts at its end,
  * whose read only confirms the end (a file may grow). */
 static size_t expected_at(const struct ory_reader *rd, uint64_t seq)
 {
-	uint64_t start = seq * rd->chunk_size;
-	if (rd->expect == UINT64_MAX)
-		return rd->chunk_size;
-	return start >= rd->expect ? 0
-				   : (size_t)ORY_MIN((uint64_t)rd->chunk_size, rd->expect - start);
+	return bytes_before(rd, seq, rd->expect);
 }
 
 size_t ory_reader_expected(const struct req *r)
@@ -202,19 +206,14 @@ size_t ory_reader_expected(const struct req *r)
 		return expected_at(rd, rd->next_seq);
 	if (rd->whole)
 		return rd->mem_len;
-	uint64_t start = rd->next_seq * rd->chunk_size; /* memory or an iovec: what is left */
-	return rd->cdc || r->spec.cut ? rd->chunk_size
-	       : start >= rd->mem_len ? 0
-				      : (size_t)ORY_MIN((uint64_t)rd->chunk_size, rd->mem_len - start);
+	/* memory or an iovec: what is left of it */
+	return bytes_before(rd, rd->next_seq, rd->cdc || r->spec.cut ? UINT64_MAX : rd->mem_len);
 }
 
 /* Bytes chunk seq holds at most: a chunk, or what is left of a range. */
 static size_t chunk_want(const struct ory_reader *rd, uint64_t seq)
 {
-	uint64_t start = seq * rd->chunk_size;
-	if (rd->limit == UINT64_MAX)
-		return rd->chunk_size;
-	return start >= rd->limit ? 0 : (size_t)ORY_MIN((uint64_t)rd->chunk_size, rd->limit - start);
+	return bytes_before(rd, seq, rd->limit);
 }
 
 static void queue_read(struct req *r, struct ory_chunk_slot *s)
@@ -228,14 +227,14 @@ static void queue_read(struct req *r, struct ory_chunk_slot *s)
 	 * compressed, may need a little more); registering pins every page of it, so not for a
 	 * read expected to fill less than half of it (the kernel then touches what it writes). */
 	size_t need = ORY_MAX(ORY_DICT_MAX + rd->chunk_size, (size_t)(dst + len - s->in_area));
-	if (rd->seekable && (s->registered >= need || 2 * expected_at(rd, s->c.seq) >= rd->chunk_size)) {
-		if (s->registered >= need ||
-		    ory_aio_register(&rt->aio, s->index, s->in_area, (need + 4095) & ~(size_t)4095)) {
-			if (s->registered < need)
-				s->registered = (need + 4095) & ~(size_t)4095;
-			fixed = (int)s->index;
-		}
+	bool registered = s->registered >= need;
+	if (rd->seekable && !registered && 2 * expected_at(rd, s->c.seq) >= rd->chunk_size &&
+	    ory_aio_register(&rt->aio, s->index, s->in_area, (need + 4095) & ~(size_t)4095)) {
+		s->registered = (need + 4095) & ~(size_t)4095;
+		registered = true;
 	}
+	if (rd->seekable && registered)
+		fixed = (int)s->index;
 	/* A pipe has no offset: -1 reads at its current position. */
 	int64_t off = rd->seekable ? (int64_t)(s->file_off + s->fill) : -1;
 	ory_aio_read(&rt->aio, rd->fd, dst, len, off, fixed, s);
