@@ -25,6 +25,7 @@
 #ifndef ORY_RING_H
 #define ORY_RING_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@
 #include <sched.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ORY_CACHELINE 64
@@ -205,6 +207,21 @@ static inline bool ory_evcount_notify(struct ory_evcount *e, int n)
 	atomic_fetch_add_explicit(&e->epoch, 1, memory_order_release);
 	syscall(SYS_futex, &e->epoch, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 	return true;
+}
+
+/* Sleep until *a != va or *b != vb, or until `abs` (CLOCK_MONOTONIC; NULL: no limit), or for
+ * no reason (callers look again): Linux's futex_waitv (5.16). -ENOSYS on an older kernel, else
+ * 0. A device's reap_or_work waits so on its own completion word and the runtime's. */
+static inline int ory_futex_wait2(_Atomic uint32_t *a, uint32_t va, _Atomic uint32_t *b,
+				  uint32_t vb, const struct timespec *abs)
+{
+	struct futex_waitv w[2] = {
+		{ .val = va, .uaddr = (uintptr_t)a, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG },
+		{ .val = vb, .uaddr = (uintptr_t)b, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG },
+	};
+	if (syscall(SYS_futex_waitv, w, 2, 0, abs, CLOCK_MONOTONIC) < 0 && errno == ENOSYS)
+		return -ENOSYS;
+	return 0;
 }
 
 #endif /* ORY_RING_H */

@@ -270,20 +270,15 @@ static struct ory_chunk *fault_reap(void *dev)
 }
 
 /* As reap, also back (NULL) once *work != seen: the inner device's own reap_or_work when it
- * has one, and with only hung chunks here, a wait on both words (futex_waitv). */
+ * has one, and with only hung chunks here, a wait on both words. */
 static struct ory_chunk *fault_reap_or_work(void *dev, _Atomic uint32_t *work, uint32_t seen)
 {
 	struct fault_dev *f = dev;
 	if (f->nrunning == 0) {
-		struct futex_waitv w[2] = {
-			{ .val = 0, .uaddr = (uintptr_t)&f->aborted,
-			  .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG },
-			{ .val = seen, .uaddr = (uintptr_t)work, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG },
-		};
 		while (!atomic_load(&f->aborted)) {
 			if (atomic_load_explicit(work, memory_order_acquire) != seen)
 				return NULL;
-			if (syscall(SYS_futex_waitv, w, 2, 0, NULL, 0) < 0 && errno == ENOSYS)
+			if (ory_futex_wait2(&f->aborted, 0, work, seen, NULL) == -ENOSYS)
 				return fault_reap(dev);
 		}
 		return hung_one(f);

@@ -359,22 +359,18 @@ static struct ory_chunk *sim_reap(void *dev)
 	return take(s, first);
 }
 
-/* As reap, but also back (NULL) once *work != seen. futex_waitv (Linux 5.16) sleeps on both
- * words with the deadline; without it, as reap. */
+/* As reap, but also back (NULL) once *work != seen: asleep on both words until the deadline;
+ * on a kernel without futex_waitv, as reap. */
 static struct ory_chunk *sim_reap_or_work(void *dev, _Atomic uint32_t *work, uint32_t seen)
 {
 	struct sim_dev *s = dev;
 	unsigned first = first_due(s);
 	uint64_t due = s->q[first].due;
 	struct timespec ts = {(time_t)(due / 1000000000u), (long)(due % 1000000000u)};
-	struct futex_waitv w[2] = {
-		{.val = seen, .uaddr = (uintptr_t)work, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG},
-		{.val = 0, .uaddr = (uintptr_t)&s->aborted, .flags = FUTEX_32 | FUTEX_PRIVATE_FLAG},
-	};
 	while (!atomic_load_explicit(&s->aborted, memory_order_acquire) && now_ns() < due) {
 		if (atomic_load_explicit(work, memory_order_acquire) != seen)
 			return NULL;
-		if (syscall(SYS_futex_waitv, w, 2, 0, &ts, CLOCK_MONOTONIC) < 0 && errno == ENOSYS)
+		if (ory_futex_wait2(work, seen, &s->aborted, 0, &ts) == -ENOSYS)
 			sleep_until(s, due);
 	}
 	return take(s, first);
