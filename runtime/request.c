@@ -88,10 +88,16 @@ void ory_req_complete(struct req *r)
 			r->rt->owed_queues[r->rt->n_owed_queues++] = q;
 			return;
 		}
-		uint64_t one = 1;
-		ssize_t n = write(q->efd, &one, sizeof(one));
-		(void)n;
+		return ory_queue_ring(q);
 	}
+	atomic_fetch_sub_explicit(&q->writers, 1, memory_order_release);
+}
+
+void ory_queue_ring(struct ory_queue *q)
+{
+	uint64_t one = 1;
+	ssize_t n = write(q->efd, &one, sizeof(one));
+	(void)n;
 	atomic_fetch_sub_explicit(&q->writers, 1, memory_order_release);
 }
 

@@ -149,7 +149,7 @@ struct ory_runtime {
 	unsigned spare;                /* buffers kept back for watchdog retries */
 	unsigned watched;              /* devices the watchdog looks after */
 	unsigned cap_per_req;          /* buffers one request may hold while others wait */
-	/* Wake-ups the service thread owes and gives at the end of its turn (ory_owe_*): one
+	/* Wake-ups the service thread owes and gives at the end of its turn (ory_pay_wakes): one
 	 * woken thread at a time would preempt it in the middle of its batch on a busy host. */
 	unsigned owed_chunks[ORY_MAX_APPS];
 	struct ory_queue **owed_queues; /* queues whose eventfd to write, max_requests at most */
@@ -254,6 +254,8 @@ static inline bool ory_req_cancelled(const struct req *r)
 {
 	return atomic_load_explicit(&r->ticket, memory_order_relaxed) & 1;
 }
+/* Write q's eventfd and drop the `writers` count its completion took. Any thread. */
+void ory_queue_ring(struct ory_queue *q);
 /* Release a record (complete or refused). */
 void ory_req_release(struct req *r);
 /* Destroy: turn the entries of queues still holding records into the requests (request.c). */

@@ -249,8 +249,8 @@ static int make_requests(struct ory_runtime *rt)
 		ory_evcount_init(&rt->groups[i].ev);
 		ory_evcount_init(&rt->groups[i].more);
 	}
-	if (!rt->groups || !rt->owed_queues || !rt->owed_futexes || !rt->reqs || !rt->cells || !rt->free_reqs || !rt->submitted || !rt->cancels ||
-	    !rt->done)
+	if (!rt->groups || !rt->owed_queues || !rt->owed_futexes || !rt->reqs || !rt->cells ||
+	    !rt->free_reqs || !rt->submitted || !rt->cancels || !rt->done)
 		return -ENOMEM;
 	/* Only their addresses: a record's memory is first touched when it is first taken (a
 	 * page fault per 2 records is most of a short process's start-up on some hosts). */

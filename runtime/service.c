@@ -91,13 +91,8 @@ void ory_pay_wakes(struct ory_runtime *rt)
 			ory_wake(rt, a, (int)rt->owed_chunks[a]);
 			rt->owed_chunks[a] = 0;
 		}
-	for (unsigned i = 0; i < rt->n_owed_queues; i++) {
-		struct ory_queue *q = rt->owed_queues[i];
-		uint64_t one = 1;
-		ssize_t n = write(q->efd, &one, sizeof(one));
-		(void)n;
-		atomic_fetch_sub_explicit(&q->writers, 1, memory_order_release);
-	}
+	for (unsigned i = 0; i < rt->n_owed_queues; i++)
+		ory_queue_ring(rt->owed_queues[i]);
 	rt->n_owed_queues = 0;
 	for (unsigned i = 0; i < rt->n_owed_futexes; i++)
 		syscall(SYS_futex, rt->owed_futexes[i], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
