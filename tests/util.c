@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -287,4 +288,11 @@ bool tu_gzip_is_member_of(const uint8_t *gz, size_t gz_len, const uint8_t *want,
 	inflateEnd(&z);
 	free(out);
 	return ok;
+}
+
+double tu_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }

@@ -24,6 +24,9 @@ const char *tu_path(const char *dir, const char *name);
 uint8_t *tu_random(size_t len, uint64_t seed);
 uint8_t *tu_text(size_t len, uint64_t seed);
 
+/* CLOCK_MONOTONIC in seconds. */
+double tu_now_s(void);
+
 int tu_write_file(const char *path, const void *buf, size_t len);
 /* Whole file into a malloc'd buffer (NULL on error); *len gets its size. */
 uint8_t *tu_read_file(const char *path, size_t *len);

@@ -368,13 +368,6 @@ Test(requests, pipes_whose_first_chunk_waits_share_the_pool_and_all_complete, .t
 	ory_runtime_destroy(rt);
 }
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Seconds from submitting a second one-chunk request, 10 ms after a first one, to its
  * completion, on one card whose every call takes 40 ms (all of it latency, which overlaps the
  * other slot's work). */
@@ -402,14 +395,14 @@ static double second_request_seconds(void)
 	}
 	cr_assert_eq(ory_submit(rt, q, &req[0]), 0, "%s", req[0].errmsg);
 	nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
-	double t0 = now_s(), t1 = 0;
+	double t0 = tu_now_s(), t1 = 0;
 	cr_assert_eq(ory_submit(rt, q, &req[1]), 0, "%s", req[1].errmsg);
 	for (int done = 0; done < 2;) {
 		struct ory_request *got;
 		cr_assert_eq(ory_queue_poll(q, &got, 1, -1), 1);
 		cr_assert_eq(got->status, 0, "%s", got->errmsg);
 		if (got == &req[1])
-			t1 = now_s();
+			t1 = tu_now_s();
 		done++;
 	}
 	ory_queue_destroy(q);

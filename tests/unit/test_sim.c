@@ -30,13 +30,6 @@ struct sim_job {
 	char err[256];
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* gzip `in` with `devices` at `chunk` bytes per chunk; rc is the runtime's or the job's. */
 static struct sim_job run(const char *devices, const uint8_t *in, size_t len, size_t chunk)
 {
@@ -58,9 +51,9 @@ static struct sim_job run(const char *devices, const uint8_t *in, size_t len, si
 	ory_gzip_opts_init(&g);
 	g.level = 1;
 	j.st.struct_size = sizeof(j.st);
-	double t0 = now_s();
+	double t0 = tu_now_s();
 	j.rc = ory_gzip_buf(rt, in, len, j.out, cap, &j.len, &g, &j.st);
-	j.seconds = now_s() - t0;
+	j.seconds = tu_now_s() - t0;
 	snprintf(j.err, sizeof(j.err), "%s", ory_runtime_errmsg(rt));
 	j.dev0.struct_size = sizeof(j.dev0);
 	ory_runtime_device_info(rt, 0, &j.dev0);
@@ -185,10 +178,10 @@ Test(sim, abort_ends_a_wait_for_work_or_a_chunk)
 	_Atomic uint32_t word = 7;
 	/* the word moved before the wait: back at once, no chunk */
 	cr_expect_null(ory_sim_device_ops.reap_or_work(dev, &word, 6));
-	double t0 = now_s();
+	double t0 = tu_now_s();
 	ory_sim_device_ops.abort(dev);
 	struct ory_chunk *got = ory_sim_device_ops.reap_or_work(dev, &word, 7);
-	cr_expect_lt(now_s() - t0, 1.0, "abort did not end the 5 s wait");
+	cr_expect_lt(tu_now_s() - t0, 1.0, "abort did not end the 5 s wait");
 	cr_expect_eq(got, &c);
 	cr_expect_eq(c.status, -ECANCELED);
 	ory_sim_device_ops.close(dev);
