@@ -340,17 +340,12 @@ Test(engine, a_file_is_read_at_every_boundary_size_with_and_without_dictionary)
 Test(engine, a_file_longer_than_its_size_says_is_read_to_its_end, .timeout = 60)
 {
 	const char *p = "/proc/kallsyms"; /* megabytes of stable text, st_size 0 */
+	size_t len;
+	uint8_t *in = tu_read_file(p, &len); /* to its end */
+	cr_assert(in, "%s: %s", p, strerror(errno));
+	cr_assert_gt(len, 3 * CHUNK, "%s: %zu bytes", p, len);
 	int fd = open(p, O_RDONLY);
 	cr_assert_geq(fd, 0, "%s: %s", p, strerror(errno));
-	size_t len = 0, cap = 1 << 20;
-	uint8_t *in = malloc(cap);
-	for (ssize_t n; (n = read(fd, in + len, cap - len)) > 0;) {
-		len += (size_t)n;
-		if (len == cap)
-			in = realloc(in, cap *= 2);
-	}
-	cr_assert_gt(len, 3 * CHUNK, "%s: %zu bytes", p, len);
-	cr_assert_eq(lseek(fd, 0, SEEK_SET), 0);
 	run_fd(fd, in, len, 0, "cpu:2");
 	close(fd);
 	free(in);
