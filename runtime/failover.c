@@ -167,7 +167,7 @@ int ory_failover_collect(struct ory_runtime *rt, struct ory_chunk_slot *s)
 			    ory_strerror(s->c.status));
 }
 
-static uint64_t timeout_ns(struct ory_runtime *rt, struct ory_device *d, size_t bytes)
+uint64_t ory_failover_timeout(struct ory_runtime *rt, struct ory_device *d, size_t bytes)
 {
 	if (rt->opts.watchdog_ms)
 		return rt->opts.watchdog_ms * MS;
@@ -277,10 +277,16 @@ uint64_t ory_failover_watch(struct ory_runtime *rt)
 	for (unsigned i = 0; i < rt->ndevices; i++) {
 		struct ory_device *d = &rt->devices[i];
 		if (!d->ops->trusted && d->apps && !atomic_load(&d->quarantined)) {
-			uint64_t t = timeout_ns(rt, d, rt->opts.chunk_size);
+			uint64_t t = ory_failover_timeout(rt, d, rt->opts.chunk_size);
 			shortest = t < shortest ? t : shortest;
 		}
 	}
+	/* Express chunks start without telling us: while any is in flight, look again within a
+	 * timeout, as for a queued chunk below. (seq_cst: see ory_express_start.) */
+	bool express = atomic_load(&rt->express_inflight) > 0;
+	atomic_store(&rt->express_watched, express);
+	if (express && shortest != UINT64_MAX && now + shortest < next)
+		next = now + shortest;
 	for (unsigned i = 0; i < rt->pool.count; i++) {
 		struct ory_chunk_slot *s = &rt->pool.slots[i];
 		int state = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -290,11 +296,11 @@ uint64_t ory_failover_watch(struct ory_runtime *rt)
 			next = now + shortest;
 		if (state != SLOT_RUNNING)
 			continue;
-		struct ory_device *d = &rt->devices[s->device];
-		if (d->ops->trusted)
+		/* Only atomics before the compare-and-swap: an express slot is reused by other
+		 * threads, and its other fields may be a newer run's, being written. */
+		uint64_t deadline = atomic_load_explicit(&s->deadline_ns, memory_order_relaxed);
+		if (!deadline) /* a trusted device's: not watched */
 			continue;
-		uint64_t limit = timeout_ns(rt, d, s->c.in_len);
-		uint64_t deadline = atomic_load_explicit(&s->started_ns, memory_order_relaxed) + limit;
 		if (now < deadline) {
 			next = deadline < next ? deadline : next;
 			continue;
@@ -304,6 +310,19 @@ uint64_t ory_failover_watch(struct ory_runtime *rt)
 							     memory_order_acq_rel,
 							     memory_order_acquire))
 			continue; /* it finished just now */
+		/* An express slot may have finished and started again since we looked: a run that
+		 * is not late goes back to its worker (unless that worker has just finished it and
+		 * took it for late: then it is timed out after all, which is only early). */
+		running = SLOT_TIMED_OUT;
+		if (atomic_load_explicit(&s->deadline_ns, memory_order_relaxed) != deadline &&
+		    atomic_compare_exchange_strong_explicit(&s->state, &running, SLOT_RUNNING,
+							    memory_order_acq_rel,
+							    memory_order_relaxed))
+			continue;
+		struct ory_device *d = &rt->devices[s->device];
+		uint64_t limit = deadline - atomic_load_explicit(&s->started_ns, memory_order_relaxed);
+		if (s->express)
+			ory_adopt(rt, s);
 		atomic_fetch_add_explicit(&d->timeouts, 1, memory_order_relaxed);
 		atomic_fetch_add_explicit(&d->failures, 1, memory_order_relaxed);
 		d->hung++;

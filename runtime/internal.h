@@ -80,7 +80,7 @@ struct ory_device {
 	_Atomic bool quarantined;
 	_Atomic bool recovering; /* re-admitted: its worker calls ops->recover first */
 	struct ory_runtime *rt;
-	unsigned consecutive_failures;
+	_Atomic unsigned consecutive_failures; /* and the worker's express successes reset it */
 	unsigned quarantines;   /* how often; doubles the time out of service */
 	uint64_t back_at_ns;    /* when a quarantined device gets chunks again */
 	unsigned hung;          /* chunks the watchdog took from it that it still holds */
@@ -130,8 +130,14 @@ struct ory_chunk_slot {
 	int device;             /* device that ran it last (set by the worker) */
 	bool committable;       /* succeeded and filed by the service thread */
 	bool strict;            /* a device it avoids must not run it (it cannot: -ENOTSUP) */
+	/* One of the slots set aside for express requests (express.c), and whether the chunk in
+	 * it is on the express path now (its worker completes the request) or was adopted by
+	 * the service thread. Written only by whoever holds the slot. */
+	bool express_home;
+	bool express;
 	_Atomic int state;      /* enum slot_state */
 	_Atomic uint64_t started_ns; /* when its device took it (published by `state`) */
+	_Atomic uint64_t deadline_ns; /* when the watchdog takes it away; 0: a trusted device's */
 	/* Devices that failed it, so a retry prefers another one. Written by the service thread
 	 * before the chunk is queued; the ring's release/acquire publishes it to workers. */
 	uint64_t avoid[ORY_AVOID_WORDS];
@@ -165,7 +171,9 @@ struct ory_sink {
 	size_t mem_len;
 };
 
-/* What an app asks of the runtime for one request. Every hook runs on the service thread. */
+/* What an app asks of the runtime for one request. Every hook runs on the service thread, except
+ * for a request of one chunk that runs inline (the submitting thread) or express (the worker
+ * of the device that ran it): one thread at a time either way. */
 struct ory_job_spec {
 	const struct ory_app *app;
 	const void *params;     /* stays valid until the request completes */

@@ -65,6 +65,13 @@ nomem:
 	return -ENOMEM;
 }
 
+void ory_pool_set_aside(struct ory_pool *p, unsigned n)
+{
+	p->nfree = p->count - n;
+	for (unsigned i = 0; i < p->nfree; i++)
+		p->free[i] = p->nfree - 1 - i; /* hand out slot 0 first */
+}
+
 void ory_pool_destroy(struct ory_pool *p)
 {
 	if (p->in_mem)

@@ -237,6 +237,8 @@ static int submit_prepared(struct req *r)
 		run_inline(r);
 		return 0;
 	}
+	if (ory_express_start(r))
+		return 0;
 	ory_ring_put(rt->submitted, r);
 	ory_aio_ring(&rt->aio);
 	return 0;

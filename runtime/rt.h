@@ -91,7 +91,6 @@ struct req {
 	size_t rehead_len;
 	int error;                  /* first failure (its message is in pub->errmsg) */
 	uint64_t bytes_in, bytes_out, chunks, retries;
-	uint64_t t0;
 	struct req_frame_store frame; /* the app's per-request state (spec.frame points here) */
 };
 
@@ -137,7 +136,14 @@ struct ory_runtime {
 	struct ory_ring *cancels;      /* records ory_cancel marked */
 	struct ory_evcount room;       /* synchronous callers wait here for a free record */
 	_Atomic bool closing;          /* destroy began: no more submissions */
-	_Atomic unsigned inflight_reqs;
+	/* Express requests (express.c): the slots set aside for them, and how many are on a
+	 * worker's path now (the service thread outlives them all). */
+	struct ory_ring *express;
+	unsigned nexpress;
+	_Atomic unsigned express_inflight;
+	/* The service thread's last watchdog scan found express requests in flight, so it wakes
+	 * again within a timeout (failover.c); when not, the next express submitter wakes it. */
+	_Atomic bool express_watched;
 	/* The service thread */
 	pthread_t service;
 	bool service_started;
@@ -232,6 +238,22 @@ void ory_sink_write_done(struct req *r, int res);
 /* worker.c */
 void *ory_worker_main(void *arg);
 
+/* express.c: requests of one chunk, memory to memory, that go from the submitting thread to a
+ * device's worker and back without the service thread. */
+/* Submitting thread: start r that way if it qualifies and a slot is free; false: it did
+ * nothing, take the usual path. */
+bool ory_express_start(struct req *r);
+/* The worker, for its express chunk s that its device finished (and it still holds): commit,
+ * complete r and free the slot, true; false when s failed or r was cancelled: the service
+ * thread adopts it (ory_adopt). */
+bool ory_express_commit(struct ory_device *d, struct ory_chunk_slot *s);
+/* Return an express slot to the set (whoever holds it). */
+void ory_express_put(struct ory_runtime *rt, struct ory_chunk_slot *s);
+/* service.c: the service thread takes over the request of express chunk s (a failure, a
+ * cancel, a timeout): from now on it is an ordinary request holding s as its only chunk. The
+ * caller clears s->express unless a worker may still hold s (the watchdog's case). */
+void ory_adopt(struct ory_runtime *rt, struct ory_chunk_slot *s);
+
 /* failover.c: all on the service thread. */
 /* A device returned `s`: file it, retry it, or recycle a late one. Returns 0 when filed (a
  * success, or a failure of an abandoned request), 1 when queued again, 2 when a late answer was
@@ -241,6 +263,9 @@ int ory_failover_collect(struct ory_runtime *rt, struct ory_chunk_slot *s);
  * back in service when their time is up. Returns the time (ns) of the next deadline,
  * UINT64_MAX if none. */
 uint64_t ory_failover_watch(struct ory_runtime *rt);
+/* How long device d may take for a chunk of `bytes` before the watchdog takes it away (its
+ * worker fixes a chunk's deadline when it starts it). Any thread. */
+uint64_t ory_failover_timeout(struct ory_runtime *rt, struct ory_device *d, size_t bytes);
 /* Queue a chunk for (another) run, avoiding the devices that failed it. */
 void ory_failover_requeue(struct ory_runtime *rt, struct ory_chunk_slot *s);
 /* Queue a chunk for its first run. */

@@ -211,7 +211,9 @@ static void free_apps(struct ory_runtime *rt)
 }
 
 /* The pool: each device's slots, the reads in flight, a spare buffer per chunk a watched
- * device can hold (failover.c), and one for a request whose header waits (service.c). */
+ * device can hold (failover.c), one for a request whose header waits (service.c), and, set
+ * aside, the express requests' (express.c): twice the devices' slots, so that the next chunk
+ * is queued when one ends. */
 static int make_pool(struct ory_runtime *rt)
 {
 	unsigned inflight = 0;
@@ -219,18 +221,30 @@ static int make_pool(struct ory_runtime *rt)
 		struct ory_device *d = &rt->devices[i];
 		enum ory_verify v = rt->opts.verify;
 		d->verify = v == ORY_VERIFY_ALL || (v == ORY_VERIFY_AUTO && !d->ops->trusted);
-		inflight += d->reserve ? d->inflight_max : ORY_MAX(d->inflight_max, rt->opts.slots);
+		unsigned slots = ORY_MAX(d->inflight_max, rt->opts.slots);
+		inflight += d->reserve ? d->inflight_max : slots;
+		rt->nexpress += d->reserve ? 0 : 2 * slots;
 		if (!d->ops->trusted) {
 			rt->watched++;
 			rt->spare += d->inflight_max;
 		}
 	}
-	unsigned count = inflight + rt->opts.read_depth + rt->spare + 1;
+	unsigned usual = inflight + rt->opts.read_depth + rt->spare + 1;
+	unsigned count = usual + rt->nexpress;
 	int rc = make_apps(rt, count);
 	if (rc == 0)
 		rc = ory_pool_create(&rt->pool, rt->topo.topo, rt->nodeset, count, rt->opts.chunk_size,
 				     rt->out_stride_need);
-	return rc;
+	if (rc == 0 && !(rt->express = ring_new(ORY_MAX(rt->nexpress, 1u))))
+		rc = -ENOMEM;
+	if (rc < 0)
+		return rc;
+	ory_pool_set_aside(&rt->pool, rt->nexpress);
+	for (unsigned i = usual; i < count; i++) {
+		rt->pool.slots[i].express_home = true;
+		ory_ring_put(rt->express, &rt->pool.slots[i]);
+	}
+	return 0;
 }
 
 static int make_requests(struct ory_runtime *rt)
@@ -471,6 +485,7 @@ void ory_runtime_destroy(struct ory_runtime *rt)
 	free(rt->submitted);
 	free(rt->cancels);
 	free(rt->done);
+	free(rt->express);
 	free(rt->groups);
 	free(rt->owed_queues);
 	free(rt->owed_futexes);

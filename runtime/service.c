@@ -20,7 +20,8 @@
  * file (sink.c). Then the request completes (request.c). The thread sleeps in io_uring_enter; read and
  * write completions, and a doorbell eventfd that submitters and workers write only when it said
  * it would sleep (aio.h), wake it. Whom it wakes (workers, queues, synchronous callers) it
- * wakes at the end of each turn (ory_pay_wakes).
+ * wakes at the end of each turn (ory_pay_wakes). A request of one chunk in memory passes it
+ * by (express.c) unless something goes wrong with it; then this thread adopts it.
  *
  * Memory. All chunk buffers come from one pool made at create: each device's slots, the reads
  * in flight, and a spare buffer per chunk a watched device can hold. A buffer goes back to the
@@ -114,7 +115,10 @@ void ory_slot_put(struct ory_runtime *rt, struct ory_chunk_slot *s)
 	struct req *r = s->req;
 	if (r->cells[s->c.seq % rt->pool.count] == s)
 		r->cells[s->c.seq % rt->pool.count] = NULL;
-	ory_pool_put(&rt->pool, s);
+	if (s->express_home)
+		ory_express_put(rt, s);
+	else
+		ory_pool_put(&rt->pool, s);
 	r->held--;
 	if (!r->feeding && !ory_abandoned(r) && ory_reader_wants(r))
 		feed_push(rt, r);
@@ -226,10 +230,9 @@ void ory_check_done(struct req *r)
 	ory_req_complete(r);
 }
 
-/* A submitted request starts: its input is opened and it queues for buffers. */
-static void activate(struct ory_runtime *rt, struct req *r)
+/* r joins the requests this thread holds, with nothing of it done yet, and opens its input. */
+static int enter_service(struct ory_runtime *rt, struct req *r)
 {
-	r->t0 = ory_now_ns();
 	r->bytes_in = r->chunks = r->retries = 0;
 	r->bytes_out = r->spec.header_len;
 	r->next_commit = r->next_write = 0;
@@ -245,12 +248,32 @@ static void activate(struct ory_runtime *rt, struct req *r)
 	if (rt->active)
 		rt->active->prev_active = r;
 	rt->active = r;
-
-	int rc = ory_reader_open(r);
 	/* A file is written at offsets we keep: io_uring's "current position" (-1) is not
 	 * advanced reliably between writes. Pipes and sockets have none. */
 	r->out_pos = r->sink.fd >= 0 ? lseek(r->sink.fd, 0, SEEK_CUR) : -1;
 	r->out_start = r->out_pos;
+	return ory_reader_open(r);
+}
+
+/* As if this thread had read, dispatched and run s, the request's only chunk, and written the
+ * header (express.c did): what follows (collect, the watchdog's rescue) is the usual path. */
+void ory_adopt(struct ory_runtime *rt, struct ory_chunk_slot *s)
+{
+	struct req *r = s->req;
+	atomic_fetch_sub_explicit(&rt->express_inflight, 1, memory_order_relaxed);
+	enter_service(rt, r); /* memory: cannot fail */
+	r->reader.next_seq = r->reader.next_out = r->reader.data_end = 1;
+	r->cells[0] = s;
+	r->held = 1;
+	r->header_done = true;
+	if (ory_req_cancelled(r) || atomic_load(&rt->closing))
+		ory_req_abort(r, -ECANCELED);
+}
+
+/* A submitted request starts: its input is opened and it queues for buffers. */
+static void activate(struct ory_runtime *rt, struct req *r)
+{
+	int rc = enter_service(rt, r);
 	if (rc == 0 && r->sink.fd < 0 && ory_sink_header_known(r)) /* the input's size is known */
 		rc = ory_sink_mem_header(r);
 	if (rc < 0 || ory_req_cancelled(r) || atomic_load(&rt->closing))
@@ -266,7 +289,7 @@ static bool feed(struct ory_runtime *rt)
 	unsigned waiting = 0;
 	for (struct req *r = rt->feed_head; r; r = r->next_feed)
 		waiting++;
-	unsigned usable = rt->pool.count - rt->spare - 1;
+	unsigned usable = rt->pool.count - rt->nexpress - rt->spare - 1;
 	unsigned share = waiting > 1 ? ORY_MAX(1u, usable / waiting) : usable;
 	for (unsigned turns = 0; rt->pool.nfree > rt->spare && turns < 2 * waiting + 1; turns++) {
 		struct req *r = feed_pop(rt);
@@ -362,6 +385,12 @@ static void on_io(void *arg, void *tag, int res)
 static void collect(struct ory_runtime *rt, struct ory_chunk_slot *s)
 {
 	struct req *r = s->req;
+	/* An express chunk that failed or was cancelled (a timed-out one was adopted already,
+	 * and its late answer still comes back marked express: its worker may read the mark) */
+	if (s->express && atomic_load_explicit(&s->state, memory_order_relaxed) != SLOT_TIMED_OUT) {
+		s->express = false; /* a retry runs on the usual path */
+		ory_adopt(rt, s);
+	}
 	int rc = ory_failover_collect(rt, s);
 	if (rc == 2 || rc == 1) /* a late answer recycled, or queued again */
 		return;
@@ -414,7 +443,9 @@ void *ory_service_main(void *arg)
 		}
 		uint64_t deadline = ory_failover_watch(rt);
 		ory_pay_wakes(rt);
-		if (closing && !rt->active && ory_ring_empty(rt->submitted))
+		/* Express requests fail to this thread, until the last has completed. */
+		if (closing && !rt->active && ory_ring_empty(rt->submitted) &&
+		    !atomic_load(&rt->express_inflight))
 			break;
 		int rc;
 		if (moved) {
@@ -423,7 +454,10 @@ void *ory_service_main(void *arg)
 			ory_aio_will_sleep(&rt->aio);
 			if (!ory_ring_empty(rt->submitted) || !ory_ring_empty(rt->done) ||
 			    !ory_ring_empty(rt->cancels) ||
-			    (!closing && atomic_load(&rt->closing))) {
+			    (!closing && atomic_load(&rt->closing)) ||
+			    (closing && !atomic_load(&rt->express_inflight)) ||
+			    (rt->watched && !atomic_load(&rt->express_watched) &&
+			     atomic_load(&rt->express_inflight))) {
 				ory_aio_wont_sleep(&rt->aio);
 				continue;
 			}

@@ -3,7 +3,8 @@
  * worker.c - the thread of one device, for the runtime's life: pinned to the device's core or
  * NUMA node, it attaches the device to every app it can run, then pulls chunks of those apps
  * (retries first, then new ones), keeps up to inflight_max on the device, checks each returned
- * chunk when the runtime verifies this device, and hands it back to the service thread. With a
+ * chunk when the runtime verifies this device, and hands it back to the service thread (an
+ * express chunk that succeeded it commits and completes itself, express.c). With a
  * chunk in flight and a slot free it waits for either a completion or new work (the device's
  * reap_or_work, on the group's `more` eventcount), so that a card's second slot fills as soon
  * as work comes rather than after the first chunk ends.
@@ -151,11 +152,14 @@ static void finish(struct ory_device *d, struct ory_chunk_slot *s)
 	}
 	if (s->c.status == 0 && app->post)
 		s->c.status = app->post(&s->c);
+	bool express = s->express; /* only the service thread clears it, once s is back */
 	int running = SLOT_RUNNING;
 	/* acq_rel: the chunk's output is published to the service thread with the state; if the
 	 * watchdog already took the chunk (TIMED_OUT), it still comes back, as a late answer. */
-	atomic_compare_exchange_strong_explicit(&s->state, &running, SLOT_DONE,
-						memory_order_acq_rel, memory_order_acquire);
+	if (atomic_compare_exchange_strong_explicit(&s->state, &running, SLOT_DONE,
+						    memory_order_acq_rel, memory_order_acquire) &&
+	    express && ory_express_commit(d, s))
+		return;
 	/* The ring holds every chunk of the pool (ring.h: put). */
 	ory_ring_put(rt->done, s);
 	ory_aio_ring(&rt->aio);
@@ -286,11 +290,16 @@ void *ory_worker_main(void *arg)
 			if (inflight == 0)
 				busy_since = now;
 			atomic_store_explicit(&s->started_ns, now, memory_order_relaxed);
+			atomic_store_explicit(&s->deadline_ns,
+					      d->ops->trusted ? 0
+							      : now + ory_failover_timeout(rt, d, c->in_len),
+					      memory_order_relaxed);
 			/* release: device and start time are visible with the state */
 			atomic_store_explicit(&s->state, SLOT_RUNNING, memory_order_release);
-			int rc = atomic_load_explicit(&s->req->abandoned, memory_order_relaxed)
-					 ? -ECANCELED
-					 : d->ops->submit(d->dev, c);
+			struct req *r = s->req;
+			bool cancelled = atomic_load_explicit(&r->abandoned, memory_order_relaxed) ||
+					 (s->express && ory_req_cancelled(r));
+			int rc = cancelled ? -ECANCELED : d->ops->submit(d->dev, c);
 			if (rc < 0) {
 				c->status = rc;
 				finish(d, s);

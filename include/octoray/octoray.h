@@ -446,9 +446,10 @@ int ory_cnv_classify(struct ory_runtime *rt, const void *images, size_t n,
  * Completion: a request submitted with a queue (ory_queue_create) is posted to that queue, and
  * its `done` callback, if any, runs on the thread that takes it with ory_queue_poll(). A
  * request submitted without a queue must have a `done` callback, which runs on a runtime
- * thread (or on the submitting thread before ory_submit returns, for a request run inline): it
- * must return quickly, may submit requests, and must not call the synchronous functions or
- * ory_runtime_destroy. Once `done` runs (or the request is returned by ory_queue_poll), the
+ * thread (the service thread, or for a request of one chunk the worker of the device that ran
+ * it), or on the submitting thread before ory_submit returns, for a request run inline: it
+ * must return quickly (a device waits meanwhile), may submit requests, and must not call the
+ * synchronous functions or ory_runtime_destroy. Once `done` runs (or the request is returned by ory_queue_poll), the
  * request is the caller's again and may be reused. */
 
 enum ory_op {
