@@ -84,13 +84,25 @@ void ory_req_complete(struct req *r)
 	/* RMW on both sides (ory_queue_poll's exchange): either the poller sees the entry or we
 	 * see it reset the flag and write the eventfd. */
 	if (!atomic_exchange_explicit(&q->signalled, 1, memory_order_seq_cst)) {
-		if (ory_service_of == r->rt) { /* at the end of its turn, `writers` held till then */
-			r->rt->owed_queues[r->rt->n_owed_queues++] = q;
+		struct ory_owed *o = ory_owed;
+		if (o && o->nq < o->cap) { /* `writers` held till it is paid */
+			o->queues[o->nq++] = q;
 			return;
 		}
 		return ory_queue_ring(q);
 	}
 	atomic_fetch_sub_explicit(&q->writers, 1, memory_order_release);
+}
+
+__thread struct ory_owed *ory_owed;
+
+void ory_owed_pay(struct ory_owed *o)
+{
+	for (unsigned i = 0; i < o->nq; i++)
+		ory_queue_ring(o->queues[i]);
+	for (unsigned i = 0; i < o->nf; i++)
+		syscall(SYS_futex, o->futexes[i], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	o->nq = o->nf = 0;
 }
 
 void ory_queue_ring(struct ory_queue *q)
@@ -457,9 +469,9 @@ static void sync_done(struct ory_request *pub)
 	 * that finished at once) needs no wake-up: no futex call. */
 	if (atomic_exchange_explicit(&w->done, 1, memory_order_acq_rel) != 2)
 		return;
-	struct ory_runtime *rt = ory_service_of;
-	if (rt) { /* the service thread: at the end of its turn (ory_pay_wakes) */
-		rt->owed_futexes[rt->n_owed_futexes++] = &w->done;
+	struct ory_owed *o = ory_owed;
+	if (o && o->nf < o->cap) { /* a runtime thread: before it waits */
+		o->futexes[o->nf++] = &w->done;
 		return;
 	}
 	/* The waiter may be gone already (woken by its progress tick, it saw `done`): a wake of

@@ -54,6 +54,18 @@ static inline bool ory_reader_count_known(const struct ory_reader *rd)
 	return rd->eof_seq != UINT64_MAX || rd->data_end >= 2;
 }
 
+/* Wake-ups of completed requests' waiters (queues' eventfds, synchronous callers) that a
+ * runtime thread owes and gives before it waits or goes on to other work: woken at once, the
+ * waiter would preempt it in the middle of its work on a busy host (request.c). */
+struct ory_owed {
+	struct ory_queue **queues;
+	_Atomic uint32_t **futexes;
+	unsigned nq, nf, cap;
+};
+/* This thread's (the service thread's, a worker's); NULL: wake at once. */
+extern __thread struct ory_owed *ory_owed;
+void ory_owed_pay(struct ory_owed *o);
+
 /* A request in flight: one record per request, preallocated (max_requests of them). */
 struct req {
 	struct ory_runtime *rt;
@@ -158,14 +170,9 @@ struct ory_runtime {
 	/* Wake-ups the service thread owes and gives at the end of its turn (ory_pay_wakes): one
 	 * woken thread at a time would preempt it in the middle of its batch on a busy host. */
 	unsigned owed_chunks[ORY_MAX_APPS];
-	struct ory_queue **owed_queues; /* queues whose eventfd to write, max_requests at most */
-	unsigned n_owed_queues;
-	_Atomic uint32_t **owed_futexes; /* synchronous callers to wake, max_requests at most */
-	unsigned n_owed_futexes;
+	struct ory_owed owed;           /* completions' wake-ups, max_requests at most */
 };
 
-/* The runtime whose service thread this is (NULL on any other thread). */
-extern __thread struct ory_runtime *ory_service_of;
 /* Give the wake-ups owed (service thread, before it sleeps or at the end of its turn). */
 void ory_pay_wakes(struct ory_runtime *rt);
 

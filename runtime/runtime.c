@@ -257,13 +257,14 @@ static int make_requests(struct ory_runtime *rt)
 	rt->cancels = ring_new(2 * (size_t)n); /* a record may be cancelled, reused, cancelled */
 	rt->done = ring_new(count);
 	rt->groups = calloc(rt->ndevices, sizeof(*rt->groups));
-	rt->owed_queues = calloc(n, sizeof(*rt->owed_queues));
-	rt->owed_futexes = calloc(n, sizeof(*rt->owed_futexes));
+	rt->owed.queues = calloc(n, sizeof(*rt->owed.queues));
+	rt->owed.futexes = calloc(n, sizeof(*rt->owed.futexes));
+	rt->owed.cap = n;
 	for (unsigned i = 0; rt->groups && i < rt->ndevices; i++) {
 		ory_evcount_init(&rt->groups[i].ev);
 		ory_evcount_init(&rt->groups[i].more);
 	}
-	if (!rt->groups || !rt->owed_queues || !rt->owed_futexes || !rt->reqs || !rt->cells ||
+	if (!rt->groups || !rt->owed.queues || !rt->owed.futexes || !rt->reqs || !rt->cells ||
 	    !rt->free_reqs || !rt->submitted || !rt->cancels || !rt->done)
 		return -ENOMEM;
 	/* Only their addresses: a record's memory is first touched when it is first taken (a
@@ -487,8 +488,8 @@ void ory_runtime_destroy(struct ory_runtime *rt)
 	free(rt->done);
 	free(rt->express);
 	free(rt->groups);
-	free(rt->owed_queues);
-	free(rt->owed_futexes);
+	free(rt->owed.queues);
+	free(rt->owed.futexes);
 	free_apps(rt);
 	ory_pool_destroy(&rt->pool);
 	for (unsigned i = 0; rt->devices && i < rt->ndevices; i++) {

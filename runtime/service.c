@@ -78,8 +78,6 @@ void ory_dispatch(struct ory_runtime *rt, struct ory_chunk_slot *s)
 	rt->owed_chunks[s->req->aq->index]++;
 }
 
-__thread struct ory_runtime *ory_service_of;
-
 /* Chunks queued for workers, completions for queues and synchronous callers: the wake-ups are
  * given together at the end of a turn. Given one by one, each woken thread could preempt this
  * one in the middle of its batch on a busy host (sim:8, 8 clients x 4 requests of 64 KiB:
@@ -92,12 +90,7 @@ void ory_pay_wakes(struct ory_runtime *rt)
 			ory_wake(rt, a, (int)rt->owed_chunks[a]);
 			rt->owed_chunks[a] = 0;
 		}
-	for (unsigned i = 0; i < rt->n_owed_queues; i++)
-		ory_queue_ring(rt->owed_queues[i]);
-	rt->n_owed_queues = 0;
-	for (unsigned i = 0; i < rt->n_owed_futexes; i++)
-		syscall(SYS_futex, rt->owed_futexes[i], FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	rt->n_owed_futexes = 0;
+	ory_owed_pay(&rt->owed);
 }
 
 /* Hand every fully read chunk that is next in input order to the devices. */
@@ -415,7 +408,7 @@ void *ory_service_main(void *arg)
 {
 	struct ory_runtime *rt = arg;
 	bool closing = false;
-	ory_service_of = rt;
+	ory_owed = &rt->owed;
 	for (;;) {
 		bool moved = false;
 		struct req *r;

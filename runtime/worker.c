@@ -136,6 +136,7 @@ static struct ory_chunk_slot *take_work(struct ory_device *d, bool block, unsign
 				ory_evcount_notify(ev, 1); /* pass on a wakeup meant for its peers */
 			return s;
 		}
+		ory_owed_pay(ory_owed);
 		ory_evcount_wait(ev, key);
 	}
 }
@@ -233,6 +234,12 @@ void *ory_worker_main(void *arg)
 		ory_evcount_wait(&rt->started, key);
 	}
 
+	/* Completions this worker gives (express.c) wake their waiters once its device has its
+	 * next chunk or before it waits: woken at once, a client would preempt it first. */
+	struct ory_queue *owed_q[8];
+	_Atomic uint32_t *owed_f[8];
+	struct ory_owed owed = { .queues = owed_q, .futexes = owed_f, .cap = 8 };
+	ory_owed = &owed;
 	unsigned inflight = 0, turn = 0;
 	uint64_t busy_since = 0;
 	/* The group's word for "new work" while this device has a free slot (reap_or_work) */
@@ -245,6 +252,7 @@ void *ory_worker_main(void *arg)
 			 * meant for a worker that can take work must not land here. */
 			struct ory_evcount *ev = &rt->readmit;
 			uint32_t key = ory_evcount_prepare(ev);
+			ory_owed_pay(ory_owed);
 			if (out_of_service(d) && !stopping(d))
 				ory_evcount_wait(ev, key);
 			else
@@ -266,8 +274,10 @@ void *ory_worker_main(void *arg)
 			 * as in take_work, look again after announcing the wait. */
 			uint32_t key = ory_evcount_prepare(more);
 			s = take_work(d, false, &turn);
-			if (!s)
+			if (!s) {
+				ory_owed_pay(ory_owed);
 				c = d->ops->reap_or_work(d->dev, &more->epoch, key);
+			}
 			ory_evcount_cancel(more);
 			if (!s && !c)
 				continue;
@@ -300,6 +310,7 @@ void *ory_worker_main(void *arg)
 			bool cancelled = atomic_load_explicit(&r->abandoned, memory_order_relaxed) ||
 					 (s->express && ory_req_cancelled(r));
 			int rc = cancelled ? -ECANCELED : d->ops->submit(d->dev, c);
+			ory_owed_pay(ory_owed); /* the device has its next chunk: now the waiters */
 			if (rc < 0) {
 				c->status = rc;
 				finish(d, s);
@@ -313,8 +324,10 @@ void *ory_worker_main(void *arg)
 		}
 		if (inflight == 0)
 			continue; /* stopped or out of service: the loop's head decides */
-		if (!c)
+		if (!c) {
+			ory_owed_pay(ory_owed);
 			c = d->ops->reap(d->dev);
+		}
 		struct ory_chunk_slot *done = ory_container_of(c, struct ory_chunk_slot, c);
 		uint64_t now = ory_now_ns();
 		if (c->status == 0)
@@ -324,6 +337,8 @@ void *ory_worker_main(void *arg)
 			atomic_fetch_add_explicit(&d->busy_ns, now - busy_since, memory_order_relaxed);
 		finish(d, done);
 	}
+	ory_owed_pay(&owed);
+	ory_owed = NULL;
 	detach_apps(d);
 	return NULL;
 }
