@@ -268,3 +268,35 @@ Test(express, cancel_and_destroy_end_one_chunk_requests_on_a_busy_card_exactly_o
 	cr_expect_eq(req[0].status, 0, "the first request was on the card: %s", req[0].errmsg);
 	free(in);
 }
+
+/* A card that hangs on everything: destroy aborts it, and every request, on the card or queued
+ * behind it, completes once, cancelled, without waiting for a watchdog. */
+Test(express, destroy_ends_one_chunk_requests_held_by_a_hung_card_at_once)
+{
+	enum { N = 6 };
+	struct ory_runtime *rt = make_rt("fault:sim:1?hang=1,seed=1", 16, 60000);
+	size_t len = 32 * KiB, cap = ory_gzip_bound(rt, len);
+	uint8_t *in = tu_text(len, 4), *out[N];
+	struct ory_request req[N];
+	struct seen s[N];
+	for (int i = 0; i < N; i++) {
+		out[i] = malloc(cap);
+		memset(&s[i], 0, sizeof(s[i]));
+		deflate_request(&req[i], in, len, out[i], cap);
+		req[i].done = note_done;
+		req[i].cookie = &s[i];
+		cr_assert_eq(ory_submit(rt, NULL, &req[i]), 0, "%s", req[i].errmsg);
+	}
+	usleep(20000); /* the card takes its two and hangs */
+	double t0 = tu_now_s();
+	ory_runtime_destroy(rt);
+	double took = tu_now_s() - t0;
+	cr_expect_lt(took, 10.0, "destroy took %.1f s: it waited for a watchdog of 60 s", took);
+	for (int i = 0; i < N; i++) {
+		cr_expect_eq(atomic_load(&s[i].calls), 1, "request %d: completions", i);
+		cr_expect_eq(req[i].status, -ECANCELED, "request %d: %d %s", i, req[i].status,
+			     req[i].errmsg);
+		free(out[i]);
+	}
+	free(in);
+}
