@@ -47,12 +47,7 @@ bool ory_express_start(struct req *r)
 		return false;
 	if (spec->first_chunk)
 		spec->first_chunk(r, true);
-	if (spec->before_header) {
-		spec->before_header(r, 1);
-		spec->before_header = NULL;
-	}
-	memcpy(k->mem, spec->header, spec->header_len);
-	k->mem_len = spec->header_len;
+	ory_sink_mem_header(r, 1); /* fits: checked above */
 	s->req = r;
 	s->express = true;
 	s->c = (struct ory_chunk){
@@ -109,16 +104,13 @@ bool ory_express_commit(struct ory_device *d, struct ory_chunk_slot *s)
 		rc = ory_sink_put(r, tail, tl);
 	if (rc == 0 && head) /* over the first header, of the same length */
 		memcpy(r->sink.mem, head, hl);
-	struct ory_request *pub = r->pub;
-	pub->bytes_in = r->bytes_in = c->in_len;
-	pub->bytes_out = r->bytes_out = r->sink.mem_len;
-	pub->chunks = r->chunks = 1;
-	pub->retries = r->retries = 0;
-	if (spec->finish)
-		spec->finish(r);
+	r->bytes_in = c->in_len;
+	r->bytes_out = r->sink.mem_len;
+	r->chunks = 1;
+	r->retries = 0;
 	/* The slot first: a callback may submit again. */
 	ory_express_put(rt, s);
-	ory_req_complete(r);
+	ory_req_deliver(r);
 	/* The service thread may be waiting for the last express request to end (destroy). */
 	if (atomic_fetch_sub(&rt->express_inflight, 1) == 1 && atomic_load(&rt->closing))
 		ory_aio_ring(&rt->aio);

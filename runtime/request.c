@@ -105,6 +105,18 @@ void ory_owed_pay(struct ory_owed *o)
 	o->nq = o->nf = 0;
 }
 
+void ory_req_deliver(struct req *r)
+{
+	struct ory_request *pub = r->pub;
+	pub->bytes_in = r->bytes_in;
+	pub->bytes_out = r->bytes_out;
+	pub->chunks = r->chunks;
+	pub->retries = r->retries;
+	if (r->spec.finish)
+		r->spec.finish(r);
+	ory_req_complete(r);
+}
+
 void ory_queue_ring(struct ory_queue *q)
 {
 	uint64_t one = 1;
@@ -176,7 +188,7 @@ static void run_inline(struct req *r)
 		.dict = spec->dict_len ? spec->dict : r->src.mem,
 		.dict_len = spec->dict_len,
 	};
-	r->bytes_in = r->bytes_out = 0;
+	r->bytes_in = r->bytes_out = r->chunks = r->retries = 0;
 	if (k->mem) {
 		if (spec->header_len)
 			memcpy(k->mem, spec->header, spec->header_len);
@@ -231,14 +243,7 @@ static void run_inline(struct req *r)
 		r->bytes_out = spec->header_len + c.out_len + tl;
 		k->mem_len = r->bytes_out;
 	}
-	struct ory_request *pub = r->pub;
-	pub->bytes_in = r->bytes_in;
-	pub->bytes_out = r->bytes_out;
-	pub->chunks = r->chunks;
-	pub->retries = 0;
-	if (spec->finish)
-		spec->finish(r);
-	ory_req_complete(r);
+	ory_req_deliver(r);
 }
 
 /* The part of ory_submit shared with ory_run_spec: r is prepared. */

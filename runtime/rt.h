@@ -228,13 +228,15 @@ static inline bool ory_abandoned(const struct req *r)
 	return atomic_load_explicit(&r->abandoned, memory_order_relaxed);
 }
 
-/* sink.c: the output side, on the service thread. */
+/* sink.c: the output side, on the service thread (for an express request, the memory sink's
+ * header on its submitter and its output on its worker, express.c). */
 /* Append to a memory sink (a device may have written it in place already). 0 or -ENOSPC. */
 int ory_sink_put(struct req *r, const uint8_t *data, size_t len);
 /* Whether the header can be decided: the input says whether it is more than one chunk. */
 bool ory_sink_header_known(const struct req *r);
-/* Decide the header and put it into a memory sink (or none). 0 or -ENOSPC. */
-int ory_sink_mem_header(struct req *r);
+/* Decide the header, given the input's number of chunks (UINT64_MAX: not known), and put it
+ * into a memory sink (or none). 0 or -ENOSPC. */
+int ory_sink_mem_header(struct req *r, uint64_t chunks);
 /* Commit every finished chunk that is next in input order, then write (fd) or complete. */
 void ory_sink_commit(struct req *r);
 /* Start the next write of an fd sink, if one can go; else see whether r is done. */
@@ -281,6 +283,8 @@ void ory_dispatch(struct ory_runtime *rt, struct ory_chunk_slot *s);
 /* request.c */
 /* Deliver a finished request to its queue or callback and free its record. Any thread. */
 void ory_req_complete(struct req *r);
+/* Its counts into the public request, the app's finish hook, then ory_req_complete. */
+void ory_req_deliver(struct req *r);
 /* Is the request cancelled? Any thread. */
 static inline bool ory_req_cancelled(const struct req *r)
 {

@@ -194,7 +194,7 @@ void ory_check_done(struct req *r)
 			if (!r->header_done || !r->trailer_done || !r->rehead_done)
 				return ory_sink_pump(r);
 		} else if (r->sink.mem && !r->trailer_done) {
-			int rc = r->header_done ? 0 : ory_sink_mem_header(r); /* no chunks */
+			int rc = r->header_done ? 0 : ory_sink_mem_header(r, r->reader.eof_seq); /* no chunks */
 			if (rc == 0)
 				rc = ory_sink_put(r, r->tail, r->tail_len);
 			if (rc < 0)
@@ -211,16 +211,9 @@ void ory_check_done(struct req *r)
 	if (r->sink.fd >= 0 && r->out_pos >= 0)
 		lseek(r->sink.fd, r->out_pos, SEEK_SET);
 	r->in_service = false;
-	struct ory_request *pub = r->pub;
-	pub->bytes_in = r->bytes_in;
-	pub->bytes_out = r->bytes_out;
-	pub->chunks = r->chunks;
-	pub->retries = r->retries;
-	if (r->spec.finish)
-		r->spec.finish(r);
 	ory_reader_close(r);
 	active_remove(rt, r);
-	ory_req_complete(r);
+	ory_req_deliver(r);
 }
 
 /* r joins the requests this thread holds, with nothing of it done yet, and opens its input. */
@@ -268,7 +261,7 @@ static void activate(struct ory_runtime *rt, struct req *r)
 {
 	int rc = enter_service(rt, r);
 	if (rc == 0 && r->sink.fd < 0 && ory_sink_header_known(r)) /* the input's size is known */
-		rc = ory_sink_mem_header(r);
+		rc = ory_sink_mem_header(r, r->reader.eof_seq);
 	if (rc < 0 || ory_req_cancelled(r) || atomic_load(&rt->closing))
 		return ory_req_abort(r, rc < 0 ? rc : -ECANCELED);
 	feed_push(rt, r);

@@ -34,20 +34,20 @@ bool ory_sink_header_known(const struct req *r)
 	return !r->spec.before_header || ory_reader_count_known(&r->reader);
 }
 
-static void header_fix(struct req *r)
+static void header_fix(struct req *r, uint64_t chunks)
 {
 	if (!r->spec.before_header)
 		return;
 	size_t was = r->spec.header_len;
-	r->spec.before_header(r, r->reader.eof_seq);
+	r->spec.before_header(r, chunks);
 	r->spec.before_header = NULL;
 	r->bytes_out = r->bytes_out - was + r->spec.header_len;
 }
 
 /* A memory sink (or none) takes the header once it is known. */
-int ory_sink_mem_header(struct req *r)
+int ory_sink_mem_header(struct req *r, uint64_t chunks)
 {
-	header_fix(r);
+	header_fix(r, chunks);
 	r->header_done = true;
 	return r->sink.mem ? ory_sink_put(r, r->spec.header, r->spec.header_len) : 0;
 }
@@ -61,7 +61,7 @@ static bool next_piece(struct req *r, const uint8_t **data, size_t *len, int64_t
 	if (!r->header_done && r->write_off == 0) {
 		if (!ory_sink_header_known(r))
 			return false;
-		header_fix(r);
+		header_fix(r, r->reader.eof_seq);
 	}
 	if (!r->header_done) {
 		*data = r->spec.header;
@@ -171,7 +171,7 @@ void ory_sink_commit(struct req *r)
 		if (!s || s->c.seq != r->next_commit || !s->committable)
 			break;
 		if (r->sink.fd < 0 && !r->header_done) {
-			int rc = ory_sink_header_known(r) ? ory_sink_mem_header(r) : 0;
+			int rc = ory_sink_header_known(r) ? ory_sink_mem_header(r, r->reader.eof_seq) : 0;
 			if (rc < 0)
 				return ory_req_abort(r, rc);
 			if (!r->header_done)
