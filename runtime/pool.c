@@ -56,9 +56,8 @@ int ory_pool_create(struct ory_pool *p, hwloc_topology_t topo, hwloc_const_bitma
 		s->in_area = (uint8_t *)p->in_mem + i * p->in_stride;
 		s->out_area = (uint8_t *)p->out_mem + i * p->out_stride;
 		s->out_stride = p->out_stride;
-		p->free[i] = count - 1 - i; /* hand out slot 0 first */
 	}
-	p->nfree = count;
+	ory_pool_set_aside(p, 0);
 	return 0;
 nomem:
 	ory_pool_destroy(p);

@@ -25,7 +25,7 @@ struct ory_pool {
 int ory_pool_create(struct ory_pool *p, hwloc_topology_t topo, hwloc_const_bitmap_t nodeset,
 		    unsigned count, size_t chunk_size, size_t out_size);
 void ory_pool_destroy(struct ory_pool *p);
-/* Take the last n slots out of the free list: the caller hands them out itself. */
+/* Free every slot but the last n, which the caller hands out itself. */
 void ory_pool_set_aside(struct ory_pool *p, unsigned n);
 
 /* Lock the parts of slot s a chunk is about to use (in: dictionary room plus in_bytes, 0 for a
