@@ -290,6 +290,22 @@ bool tu_gzip_is_member_of(const uint8_t *gz, size_t gz_len, const uint8_t *want,
 	return ok;
 }
 
+bool tu_inflates_to(const uint8_t *gz, size_t gz_len, const uint8_t *want, size_t want_len)
+{
+	char why[256];
+	return tu_gzip_is_member_of(gz, gz_len, want, want_len, why, sizeof(why));
+}
+
+void tu_deflate_request(struct ory_request *req, const void *in, size_t len, void *out,
+			size_t cap)
+{
+	ory_request_init(req, ORY_OP_DEFLATE);
+	req->in = in;
+	req->in_len = len;
+	req->out = out;
+	req->out_cap = cap;
+}
+
 double tu_now_s(void)
 {
 	struct timespec ts;

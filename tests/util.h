@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct ory_runtime;
+struct ory_request;
 
 /* A runtime on `devices` with chunks of `chunk` bytes (0: the default), all else default; the
  * test fails if it cannot be made. */
@@ -35,6 +36,11 @@ bool tu_exists(const char *path);
  * Octoray's index members (empty, docs/format.md)? If not, why says how it differs. */
 bool tu_gzip_is_member_of(const uint8_t *gz, size_t gz_len, const uint8_t *want,
 			  size_t want_len, char *why, size_t why_len);
+/* tu_gzip_is_member_of without the reason. */
+bool tu_inflates_to(const uint8_t *gz, size_t gz_len, const uint8_t *want, size_t want_len);
+/* A deflate request of in[0, len) into out[0, cap), everything else default. */
+void tu_deflate_request(struct ory_request *req, const void *in, size_t len, void *out,
+			size_t cap);
 /* A pipe that a thread fills with in[0..len) and closes: tu_pipe_open returns its read end,
  * tu_pipe_join waits for the writer (after the reader is done or closed). */
 struct tu_pipe {

@@ -34,22 +34,6 @@ static struct ory_runtime *make_rt(const char *devices, unsigned max_requests,
 	return rt;
 }
 
-static void deflate_request(struct ory_request *req, const void *in, size_t len, void *out,
-			    size_t cap)
-{
-	ory_request_init(req, ORY_OP_DEFLATE);
-	req->in = in;
-	req->in_len = len;
-	req->out = out;
-	req->out_cap = cap;
-}
-
-static bool inflates_to(const uint8_t *gz, size_t gz_len, const uint8_t *want, size_t want_len)
-{
-	char why[256];
-	return tu_gzip_is_member_of(gz, gz_len, want, want_len, why, sizeof(why));
-}
-
 /* A callback that records the thread it ran on and counts its calls. */
 struct seen {
 	_Atomic int calls;
@@ -78,7 +62,7 @@ static void one_request(const char *devices, const char *want_thread)
 	uint8_t *in = tu_text(len, 3), *out = malloc(cap);
 	struct seen s = { 0 };
 	struct ory_request req;
-	deflate_request(&req, in, len, out, cap);
+	tu_deflate_request(&req, in, len, out, cap);
 	req.done = note_done;
 	req.cookie = &s;
 	cr_assert_eq(ory_submit(rt, NULL, &req), 0, "%s", req.errmsg);
@@ -86,7 +70,7 @@ static void one_request(const char *devices, const char *want_thread)
 	ory_runtime_destroy(rt);
 	cr_expect_eq(atomic_load(&s.calls), 1, "%s: completions", devices);
 	cr_expect_eq(req.status, 0, "%s: %s", devices, req.errmsg);
-	cr_expect(inflates_to(out, req.bytes_out, in, len), "%s: wrong bytes", devices);
+	cr_expect(tu_inflates_to(out, req.bytes_out, in, len), "%s: wrong bytes", devices);
 	cr_expect_str_eq(s.thread, want_thread, "%s: completed on %s", devices, s.thread);
 	free(in);
 	free(out);
@@ -123,7 +107,7 @@ static void check(struct client *cl, struct one *o)
 	const char *bad = NULL;
 	if (++o->polled != 1)
 		bad = "completed twice";
-	else if (r->status == 0 && !inflates_to(o->out, r->bytes_out, o->in, o->len))
+	else if (r->status == 0 && !tu_inflates_to(o->out, r->bytes_out, o->in, o->len))
 		bad = "output does not inflate to the input";
 	else if (r->status == -ECANCELED && !o->cancel)
 		bad = "cancelled without a cancel";
@@ -156,7 +140,7 @@ static void *client_main(void *arg)
 			size_t cap = ory_gzip_bound(cl->rt, o->len);
 			o->out = malloc(cap);
 			o->cancel = sent % 5 == 2;
-			deflate_request(&o->req, o->in, o->len, o->out, cap);
+			tu_deflate_request(&o->req, o->in, o->len, o->out, cap);
 			o->req.cookie = o;
 			int rc;
 			while ((rc = ory_submit(cl->rt, q, &o->req)) == -EAGAIN)
@@ -228,6 +212,22 @@ Test(express, many_threads_through_failing_hanging_lying_cards_with_cancels_comp
 		    (unsigned long long)timeouts);
 }
 
+/* n requests to deflate in[0, len), each into out[i] (allocated here) with its completions
+ * counted in s[i]. */
+static void submit_counted(struct ory_runtime *rt, int n, const uint8_t *in, size_t len,
+			   uint8_t **out, struct ory_request *req, struct seen *s)
+{
+	size_t cap = ory_gzip_bound(rt, len);
+	for (int i = 0; i < n; i++) {
+		out[i] = malloc(cap);
+		memset(&s[i], 0, sizeof(s[i]));
+		tu_deflate_request(&req[i], in, len, out[i], cap);
+		req[i].done = note_done;
+		req[i].cookie = &s[i];
+		cr_assert_eq(ory_submit(rt, NULL, &req[i]), 0, "%s", req[i].errmsg);
+	}
+}
+
 /* A slow card: 16 MB/s, so 64 KiB takes 4 ms. */
 #define SLOW "sim:1?mbps=16,dma_mbps=0,latency_us=0"
 
@@ -235,18 +235,11 @@ Test(express, cancel_and_destroy_end_one_chunk_requests_on_a_busy_card_exactly_o
 {
 	enum { N = 12 };
 	struct ory_runtime *rt = make_rt(SLOW, 16, 0);
-	size_t len = 64 * KiB, cap = ory_gzip_bound(rt, len);
+	size_t len = 64 * KiB;
 	uint8_t *in = tu_random(len, 9), *out[N];
 	struct ory_request req[N];
 	struct seen s[N];
-	for (int i = 0; i < N; i++) {
-		out[i] = malloc(cap);
-		memset(&s[i], 0, sizeof(s[i]));
-		deflate_request(&req[i], in, len, out[i], cap);
-		req[i].done = note_done;
-		req[i].cookie = &s[i];
-		cr_assert_eq(ory_submit(rt, NULL, &req[i]), 0, "%s", req[i].errmsg);
-	}
+	submit_counted(rt, N, in, len, out, req, s);
 	/* The card's two slots hold the first two; the next two wait in its queue, express
 	 * too (four slots set aside), and must end without ever reaching the card. */
 	cr_expect_eq(ory_cancel(rt, &req[2]), 0);
@@ -260,7 +253,7 @@ Test(express, cancel_and_destroy_end_one_chunk_requests_on_a_busy_card_exactly_o
 			cr_expect_eq(req[i].status, -ECANCELED, "request %d: %d %s", i, req[i].status,
 				     req[i].errmsg);
 		else if (req[i].status == 0)
-			cr_expect(inflates_to(out[i], req[i].bytes_out, in, len), "request %d", i);
+			cr_expect(tu_inflates_to(out[i], req[i].bytes_out, in, len), "request %d", i);
 		else
 			cr_expect_eq(req[i].status, -ECANCELED, "request %d: %s", i, req[i].errmsg);
 		free(out[i]);
@@ -275,18 +268,11 @@ Test(express, destroy_ends_one_chunk_requests_held_by_a_hung_card_at_once)
 {
 	enum { N = 6 };
 	struct ory_runtime *rt = make_rt("fault:sim:1?hang=1,seed=1", 16, 60000);
-	size_t len = 32 * KiB, cap = ory_gzip_bound(rt, len);
+	size_t len = 32 * KiB;
 	uint8_t *in = tu_text(len, 4), *out[N];
 	struct ory_request req[N];
 	struct seen s[N];
-	for (int i = 0; i < N; i++) {
-		out[i] = malloc(cap);
-		memset(&s[i], 0, sizeof(s[i]));
-		deflate_request(&req[i], in, len, out[i], cap);
-		req[i].done = note_done;
-		req[i].cookie = &s[i];
-		cr_assert_eq(ory_submit(rt, NULL, &req[i]), 0, "%s", req[i].errmsg);
-	}
+	submit_counted(rt, N, in, len, out, req, s);
 	usleep(20000); /* the card takes its two and hangs */
 	double t0 = tu_now_s();
 	ory_runtime_destroy(rt);

@@ -35,24 +35,6 @@ static struct ory_runtime *make_rt(const char *devices, size_t chunk, unsigned m
 	return rt;
 }
 
-/* in inflated from one gzip member equals want. */
-static bool inflates_to(const uint8_t *gz, size_t gz_len, const uint8_t *want, size_t want_len)
-{
-	char why[256];
-	return tu_gzip_is_member_of(gz, gz_len, want, want_len, why, sizeof(why));
-}
-
-/* A deflate request of in[0, len) into out[0, cap), everything else default. */
-static void deflate_request(struct ory_request *req, const void *in, size_t len, void *out,
-			    size_t cap)
-{
-	ory_request_init(req, ORY_OP_DEFLATE);
-	req->in = in;
-	req->in_len = len;
-	req->out = out;
-	req->out_cap = cap;
-}
-
 static size_t sync_gzip(struct ory_runtime *rt, const uint8_t *in, size_t len, uint8_t *out,
 			size_t cap, int level)
 {
@@ -77,7 +59,7 @@ Test(requests, an_async_request_completes_once_into_its_queue_with_the_synchrono
 	ory_gzip_opts_init(&g);
 	g.level = 1;
 	struct ory_request req;
-	deflate_request(&req, in, len, b, cap);
+	tu_deflate_request(&req, in, len, b, cap);
 	req.gzip = &g;
 	req.cookie = &req;
 	cr_assert_eq(ory_submit(rt, q, &req), 0, "%s", req.errmsg);
@@ -125,7 +107,7 @@ Test(requests, a_small_request_runs_inline_and_its_callback_runs_before_submit_r
 	memset(in, 'a', sizeof(in));
 	struct counted c = { 0 };
 	struct ory_request req;
-	deflate_request(&req, in, sizeof(in), out, sizeof(out));
+	tu_deflate_request(&req, in, sizeof(in), out, sizeof(out));
 	req.done = count_done;
 	req.cookie = &c;
 	c.submitting = true;
@@ -133,7 +115,7 @@ Test(requests, a_small_request_runs_inline_and_its_callback_runs_before_submit_r
 	c.submitting = false;
 	cr_expect(atomic_load(&c.during_submit), "4 KiB on CPU workers should run inline");
 	cr_expect_eq(atomic_load(&c.calls), 1);
-	cr_expect(inflates_to(out, req.bytes_out, in, sizeof(in)));
+	cr_expect(tu_inflates_to(out, req.bytes_out, in, sizeof(in)));
 	ory_runtime_destroy(rt);
 	cr_expect_eq(atomic_load(&c.calls), 1, "destroy completed it again");
 }
@@ -174,7 +156,7 @@ Test(requests, a_synchronous_call_of_one_chunk_runs_on_its_caller_and_a_submissi
 			struct ory_queue *q;
 			cr_assert_eq(ory_queue_create(rt, &q), 0);
 			struct ory_request req, *got;
-			deflate_request(&req, in, len, out[way], cap);
+			tu_deflate_request(&req, in, len, out[way], cap);
 			cr_assert_eq(ory_submit(rt, q, &req), 0, "%s", req.errmsg);
 			cr_assert_eq(ory_queue_poll(q, &got, 1, -1), 1);
 			cr_assert_eq(got->status, 0, "%s", got->errmsg);
@@ -190,7 +172,7 @@ Test(requests, a_synchronous_call_of_one_chunk_runs_on_its_caller_and_a_submissi
 		cr_expect_eq(ran, way == 0 ? 0 : 1, "way %d: %llu chunks on the workers", way,
 			     (unsigned long long)ran);
 		ory_runtime_destroy(rt);
-		cr_expect(inflates_to(out[way], n[way], in, len));
+		cr_expect(tu_inflates_to(out[way], n[way], in, len));
 	}
 	cr_expect(n[0] == n[1] && n[1] == n[2] && !memcmp(out[0], out[1], n[0]) &&
 		  !memcmp(out[1], out[2], n[0]), "the three ways wrote different bytes");
@@ -232,7 +214,7 @@ static void *client_main(void *arg)
 				snprintf(err, sizeof(err), "%d %s", rc, ory_runtime_errmsg(cl->rt));
 		} else {
 			struct ory_request req;
-			deflate_request(&req, in, len, out, cap);
+			tu_deflate_request(&req, in, len, out, cap);
 			while ((rc = ory_submit(cl->rt, q, &req)) == -EAGAIN)
 				usleep(100);
 			struct ory_request *got;
@@ -244,7 +226,7 @@ static void *client_main(void *arg)
 				snprintf(err, sizeof(err), "%d %s", rc, req.errmsg);
 			n = req.bytes_out;
 		}
-		if ((rc != 0 || !inflates_to(out, n, in, len)) && !cl->failures++)
+		if ((rc != 0 || !tu_inflates_to(out, n, in, len)) && !cl->failures++)
 			snprintf(cl->why, sizeof(cl->why), "object %u (%zu bytes): %s", i, len,
 				 rc ? err : "output does not inflate to the input");
 		free(in);
@@ -297,7 +279,7 @@ Test(requests, a_full_runtime_answers_eagain_and_takes_requests_again_after_a_co
 	struct ory_request req[3];
 	for (int i = 0; i < 3; i++) {
 		out[i] = malloc(cap);
-		deflate_request(&req[i], in, len, out[i], cap);
+		tu_deflate_request(&req[i], in, len, out[i], cap);
 	}
 	cr_assert_eq(ory_submit(rt, q, &req[0]), 0);
 	cr_assert_eq(ory_submit(rt, q, &req[1]), 0);
@@ -310,7 +292,7 @@ Test(requests, a_full_runtime_answers_eagain_and_takes_requests_again_after_a_co
 		done += ory_queue_poll(q, &got, 1, -1);
 	for (int i = 0; i < 3; i++) {
 		cr_expect_eq(req[i].status, 0, "%s", req[i].errmsg);
-		cr_expect(inflates_to(out[i], req[i].bytes_out, in, len));
+		cr_expect(tu_inflates_to(out[i], req[i].bytes_out, in, len));
 		free(out[i]);
 	}
 	ory_queue_destroy(q);
@@ -360,7 +342,7 @@ Test(requests, pipes_whose_first_chunk_waits_share_the_pool_and_all_complete, .t
 			cr_assert_eq(pread(req[i].out_fd, out[i], cap, 0), (ssize_t)n);
 			close(req[i].out_fd);
 		}
-		cr_expect(inflates_to(out[i], n, in, lens[i % 3]), "request %d", i);
+		cr_expect(tu_inflates_to(out[i], n, in, lens[i % 3]), "request %d", i);
 		free(out[i]);
 	}
 	ory_queue_destroy(q);
@@ -456,7 +438,7 @@ Test(requests, cancel_ends_a_request_with_ecanceled_exactly_once)
 	uint8_t *in = tu_random(len, 6), *out = malloc(cap);
 	struct counted c = { 0 };
 	struct ory_request req;
-	deflate_request(&req, in, len, out, cap);
+	tu_deflate_request(&req, in, len, out, cap);
 	req.done = count_done;
 	req.cookie = &c;
 	cr_assert_eq(ory_submit(rt, NULL, &req), 0);
@@ -482,7 +464,7 @@ Test(requests, destroy_completes_every_request_in_flight_with_ecanceled)
 	struct ory_request req[4];
 	for (int i = 0; i < 4; i++) {
 		out[i] = malloc(cap);
-		deflate_request(&req[i], in, len, out[i], cap);
+		tu_deflate_request(&req[i], in, len, out[i], cap);
 		req[i].done = count_done;
 		req[i].cookie = &c;
 		cr_assert_eq(ory_submit(rt, NULL, &req[i]), 0);
@@ -507,7 +489,7 @@ Test(requests, destroy_posts_every_queued_request_once_and_the_queue_can_still_b
 	struct ory_request req[4];
 	for (int i = 0; i < 4; i++) {
 		out[i] = malloc(cap);
-		deflate_request(&req[i], in, len, out[i], cap);
+		tu_deflate_request(&req[i], in, len, out[i], cap);
 		cr_assert_eq(ory_submit(rt, q, &req[i]), 0);
 	}
 	ory_runtime_destroy(rt);
@@ -529,7 +511,7 @@ Test(requests, malformed_requests_are_refused_with_a_reason_and_never_complete)
 	struct ory_runtime *rt = make_rt("cpu:1", 64 * KiB, 4);
 	uint8_t buf[64];
 	struct ory_request req;
-	deflate_request(&req, buf, sizeof(buf), buf, sizeof(buf));
+	tu_deflate_request(&req, buf, sizeof(buf), buf, sizeof(buf));
 	cr_expect_eq(ory_submit(rt, NULL, &req), -EINVAL, "no queue and no callback");
 	cr_expect(strstr(req.errmsg, "callback"), "%s", req.errmsg);
 
