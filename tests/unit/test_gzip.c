@@ -4,13 +4,19 @@
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 #include <libdeflate.h>
 #include <zlib.h>
 
 #include "apps/gzip/gzip_internal.h"
 #include "octoray/octoray.h"
 #include "util.h"
+
+#define KiB 1024u
 
 /* Compress with the buffer API; caller frees. */
 static uint8_t *gz(struct ory_runtime *rt, const uint8_t *in, size_t len, int level, bool indep,
@@ -422,4 +428,134 @@ Test(gzip, an_input_of_one_chunk_is_libdeflates_own_stream_at_levels_4_to_9)
 	free(in);
 	free(out);
 	free(ref);
+}
+
+/* ory_gzip_fd on a file: its output, read back. The file's offset is where reading starts. */
+static uint8_t *gz_file(struct ory_runtime *rt, const char *path, off_t from, int level,
+			bool primed, size_t *out_len, int *rc)
+{
+	char *dir = tu_mkdtemp();
+	const char *out = tu_path(dir, "out.gz");
+	int ifd = open(path, O_RDONLY), ofd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert(ifd >= 0 && ofd >= 0, "%s, %s: %s", path, out, strerror(errno));
+	cr_assert_eq(lseek(ifd, from, SEEK_SET), from);
+	struct ory_gzip_opts o;
+	ory_gzip_opts_init(&o);
+	o.level = level;
+	o.independent = !primed;
+	o.mtime = 1234567890;
+	*rc = ory_gzip_fd(rt, ifd, ofd, &o, NULL);
+	close(ifd);
+	close(ofd);
+	uint8_t *gzd = tu_read_file(out, out_len);
+	tu_rmtree(dir);
+	free(dir);
+	return gzd;
+}
+
+/* A file is read into the pool, memory in place (reader.c): from any offset, at any level,
+ * primed or not, the bytes are the same. */
+Test(gzip, a_file_gives_the_bytes_of_the_same_data_in_memory, .timeout = 60)
+{
+	const size_t chunk = 64 * KiB, len = 5 * chunk + 777;
+	struct ory_runtime *rt = tu_runtime("cpu:2", chunk);
+	uint8_t *data = tu_text(len, 21);
+	char *dir = tu_mkdtemp();
+	char *in = strdup(tu_path(dir, "in")); /* tu_path's buffers are reused */
+	tu_write_file(in, data, len);
+	const size_t offsets[] = { 0, 1000, chunk, len - chunk };
+	for (int level = 1; level <= 9; level += 5)
+		for (int primed = 0; primed < 2; primed++)
+			for (unsigned i = 0; i < sizeof(offsets) / sizeof(*offsets); i++) {
+				size_t off = offsets[i], want_len, got_len;
+				uint8_t *want = gz(rt, data + off, len - off, level, !primed, NULL,
+						   &want_len);
+				int rc;
+				uint8_t *got = gz_file(rt, in, (off_t)off, level, primed, &got_len, &rc);
+				cr_assert_eq(rc, 0, "%s", ory_runtime_errmsg(rt));
+				cr_expect(got_len == want_len && !memcmp(got, want, want_len),
+					  "level %d, primed %d, from %zu: %zu bytes, memory gave %zu",
+					  level, primed, off, got_len, want_len);
+				free(want);
+				free(got);
+			}
+	ory_runtime_destroy(rt);
+	free(data);
+	free(in);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+struct shrink {
+	const char *path;
+	off_t to;
+	unsigned delay_ms;
+};
+
+static void *shrink_later(void *arg)
+{
+	struct shrink *s = arg;
+	usleep(s->delay_ms * 1000);
+	cr_assert_eq(truncate(s->path, s->to), 0);
+	return NULL;
+}
+
+/* The length of the gzip member gz inflates to, if it is a prefix of want; else 0. */
+static size_t prefix_of(const uint8_t *gz, size_t gz_len, const uint8_t *want, size_t want_len)
+{
+	uint8_t *out = malloc(want_len + 1);
+	z_stream z = { .next_in = (uint8_t *)gz, .avail_in = (uInt)gz_len, .next_out = out,
+		       .avail_out = (uInt)want_len + 1 };
+	cr_assert_eq(inflateInit2(&z, 16 + MAX_WBITS), Z_OK);
+	int rc = inflate(&z, Z_FINISH);
+	size_t n = z.total_out;
+	bool whole = rc == Z_STREAM_END && z.avail_in == 0 && n <= want_len &&
+		     !memcmp(out, want, n);
+	inflateEnd(&z);
+	free(out);
+	return whole ? n : 0;
+}
+
+/* A file cut short while it is read: either the request fails as the input's fault (no device
+ * is blamed, nothing is retried), or its output is one member of what was there when each
+ * chunk was read: a prefix of the file at least as long as the cut. Never a chunk of zeros or
+ * of half-read bytes. One slow worker (level 9) keeps most chunks waiting for it. */
+Test(gzip, a_file_cut_short_while_it_is_read_gives_a_prefix_or_an_input_error, .timeout = 60)
+{
+	const size_t chunk = 256 * KiB, len = 24 * chunk;
+	struct ory_runtime *rt = tu_runtime("cpu:1", chunk);
+	uint8_t *data = tu_random(len, 22);
+	char *dir = tu_mkdtemp();
+	char *in = strdup(tu_path(dir, "in")); /* tu_path's buffers are reused */
+	const off_t cuts[] = { 0, (off_t)(chunk / 2), (off_t)(5 * chunk / 2), (off_t)(20 * chunk) };
+	for (unsigned delay = 1; delay <= 16; delay *= 4)
+		for (unsigned i = 0; i < sizeof(cuts) / sizeof(*cuts); i++) {
+			tu_write_file(in, data, len);
+			struct shrink s = { .path = in, .to = cuts[i], .delay_ms = delay };
+			pthread_t t;
+			cr_assert_eq(pthread_create(&t, NULL, shrink_later, &s), 0);
+			size_t n;
+			int rc;
+			uint8_t *out = gz_file(rt, in, 0, 9, false, &n, &rc);
+			pthread_join(t, NULL);
+			if (rc < 0) {
+				cr_expect_eq(rc, -EIO);
+				cr_expect_eq(ory_runtime_error_origin(rt), ORY_ORIGIN_INPUT, "%s",
+					     ory_runtime_errmsg(rt));
+			} else {
+				size_t got = prefix_of(out, n, data, len);
+				cr_expect(got >= (size_t)s.to && (got > 0 || s.to == 0),
+					  "cut to %lld after %u ms: the output holds %zu bytes of the file",
+					  (long long)s.to, delay, got);
+			}
+			free(out);
+		}
+	struct ory_device_info info = { .struct_size = sizeof(info) };
+	cr_assert_eq(ory_runtime_device_info(rt, 0, &info), 0);
+	cr_expect_eq(info.failures, 0, "the worker was blamed for the file");
+	ory_runtime_destroy(rt);
+	free(data);
+	free(in);
+	tu_rmtree(dir);
+	free(dir);
 }
