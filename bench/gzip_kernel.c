@@ -74,7 +74,7 @@ static uint8_t *load(const char *path, size_t *len)
 }
 
 struct pass {
-	const uint8_t *in; /* mem, huge */
+	const uint8_t *in; /* mem, huge; NULL: copy, map */
 	int fd;            /* copy, map */
 	enum source src;
 	size_t len, chunk;
@@ -121,16 +121,17 @@ static void *timed_pass(void *arg)
 	const uint8_t *in = p->in;
 	if (p->src == SRC_MAP) {
 		void *m = mmap(NULL, p->len, PROT_READ, MAP_SHARED, p->fd, 0);
-		if (m == MAP_FAILED)
+		if (m == MAP_FAILED) {
 			p->rc = -errno;
-		else
+		} else {
 			(void)madvise(m, p->len, MADV_SEQUENTIAL); /* as the runtime's mapping */
-		in = m == MAP_FAILED ? NULL : m;
+			in = m;
+		}
 	}
 	for (size_t off = 0; off < p->len && p->rc == 0; off += p->chunk) {
 		size_t dict = p->params.primed ? (off < ORY_DICT_MAX ? off : ORY_DICT_MAX) : 0;
 		size_t n = p->len - off < p->chunk ? p->len - off : p->chunk;
-		const uint8_t *at = in + off;
+		const uint8_t *at;
 		if (p->src == SRC_COPY) {
 			/* the chunk before is whole: its tail becomes the dictionary, as reader.c
 			 * primes a chunk read into the pool */
@@ -138,6 +139,8 @@ static void *timed_pass(void *arg)
 			if ((p->rc = read_at(p->fd, buf + ORY_DICT_MAX, n, off)) < 0)
 				break;
 			at = buf + ORY_DICT_MAX;
+		} else {
+			at = in + off;
 		}
 		struct ory_chunk c = {
 			.seq = off / p->chunk,
@@ -265,7 +268,9 @@ int main(int argc, char **argv)
 	for (int r = 0; r < runs; r++) {
 		for (unsigned s = 0; s < nsrcs; s++) {
 			for (int t = 0; t < threads; t++) {
-				ps[t] = (struct pass){.in = srcs[s] == SRC_HUGE ? huge : in,
+				ps[t] = (struct pass){.in = srcs[s] == SRC_HUGE  ? huge
+							    : srcs[s] == SRC_MEM ? in
+										 : NULL,
 						      .fd = fd,
 						      .src = srcs[s],
 						      .len = len,
